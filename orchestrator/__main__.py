@@ -1,0 +1,102 @@
+"""`renga ARGS` / `python -m orchestrator ARGS`: the Hydra application."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from orchestrator.config import CONF_DIR
+from orchestrator.errors import USER_ERROR_EXIT, RengaError
+from orchestrator.progress import Reporter
+from orchestrator.run import execute
+
+
+class _StartupStderr(io.TextIOBase):
+    """Holds back what Hydra writes before the job starts, so a compose error becomes one line."""
+
+    def __init__(self, real: io.TextIOBase) -> None:
+        self.real = real
+        self.buffer_text = io.StringIO()
+
+    def write(self, text: str) -> int:
+        return self.buffer_text.write(text)
+
+    def flush(self) -> None:
+        return None
+
+    def release(self) -> None:
+        if sys.stderr is self:
+            sys.stderr = self.real
+            self.real.write(self.buffer_text.getvalue())
+            self.real.flush()
+
+
+_startup: _StartupStderr | None = None
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def app(cfg: DictConfig) -> None:
+    if _startup is not None:
+        _startup.release()
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        execute(cfg, run_dir, Reporter())
+    except RengaError as exc:
+        print(exc.line(), file=sys.stderr)
+        sys.exit(exc.exit_code)
+
+
+def one_line(text: str) -> str:
+    """Hydra's multi-line compose error as `error: <key>: <what is wrong>`."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    noise = ("Set the environment", "object_type", "reference_type")
+    lines = [line for line in lines if not line.startswith(noise)]
+    if any(line.startswith("Traceback") for line in lines):
+        # Before the job starts, the only file Hydra writes is the run directory.
+        match = re.match(r"\w+Error: \[Errno \d+\] ([^:]+): '(.+)'", lines[-1])
+        if match:
+            return f"error: hydra.run.dir: cannot create {match.group(2)}: {match.group(1)}"
+        return f"error: {lines[-1]}"
+    key = None
+    rest = []
+    for line in lines:
+        match = re.match(r"full_key:\s*(\S+)", line)
+        if match:
+            key = match.group(1)
+        else:
+            rest.append(line)
+    message = "; ".join(rest) or "invalid configuration"
+    return f"error: {key}: {message}" if key else f"error: {message}"
+
+
+def main() -> None:
+    global _startup
+    if os.environ.get("HYDRA_FULL_ERROR"):
+        app()
+        return
+    _startup = _StartupStderr(sys.stderr)  # type: ignore[arg-type]
+    sys.stderr = _startup
+    try:
+        app()
+    except SystemExit as exc:
+        if sys.stderr is _startup:
+            sys.stderr = _startup.real
+            held = _startup.buffer_text.getvalue()
+            if exc.code not in (0, None):
+                print(one_line(held), file=sys.stderr)
+                sys.exit(USER_ERROR_EXIT)
+            sys.stderr.write(held)
+        raise
+    finally:
+        _startup.release()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,289 @@
+"""Timeline -> node graph: which node feeds which, and how each node reads its inputs.
+
+Backends come from the config (`_target_`); this module only wires them: keyframes feed
+segments, segments chain or stand alone per the transition, then assemble, audio and mux.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from orchestrator import media
+from orchestrator.graph import Graph, Node
+from orchestrator.plan import SegmentPlan, ShotPlan, Timeline
+from orchestrator.stage import KeyframeRequest, NodeContext, SegmentRequest
+
+KEYFRAME_FILE = "keyframe.png"
+CLIP_FILE = "clip.mkv"
+VIDEO_FILE = "video.mkv"
+AUDIO_FILE = "audio.wav"
+CONTACT_SHEET_FILE = "contact_sheet.png"
+
+
+@dataclass
+class Stages:
+    """The configured backends of a run, built from their `_target_` without loading models."""
+
+    cfg: DictConfig
+    keyframes: Any
+    video: Any
+    audio: Any
+    assemble: Any
+    mux: Any
+    contact_sheet: Any
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> Stages:
+        return cls(
+            cfg=cfg,
+            keyframes=_build(cfg.keyframes),
+            video=_build(cfg.video),
+            audio=_build(cfg.audio),
+            assemble=_build(cfg.assemble),
+            mux=_build(cfg.mux),
+            contact_sheet=_build(cfg.contact_sheet),
+        )
+
+    def params(self, group: str) -> dict[str, Any]:
+        """The config a backend reads, minus settings that do not change its output."""
+        values = OmegaConf.to_container(self.cfg[group], resolve=True)
+        assert isinstance(values, dict)
+        backend = getattr(self, group)
+        for key in getattr(backend, "cache_exclude", ()):
+            values.pop(key, None)
+        return values
+
+    def backends(self) -> list[Any]:
+        return [b for b in (self.keyframes, self.video, self.audio, self.mux) if b is not None]
+
+
+def _build(section: DictConfig) -> Any:
+    if section.get("_target_") is None:
+        return None
+    return instantiate(section, _convert_="all")
+
+
+def job_metadata(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config that made a result: embedded in outputs, free of machine paths."""
+    values = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(values, dict)
+    for key in ("cache_dir", "executor"):
+        values.pop(key, None)
+    return values
+
+
+def build_graph(timeline: Timeline, stages: Stages) -> Graph:
+    graph = Graph()
+    for shot in timeline.shots:
+        if shot.index in timeline.keyframes:
+            graph.add(_keyframe_node(shot, timeline, stages))
+    if timeline.mode == "stills":
+        graph.add(_contact_sheet_node(timeline, stages))
+    else:
+        for segment in timeline.segments:
+            graph.add(_segment_node(segment, timeline, stages))
+        graph.add(_assemble_node(timeline, stages))
+        if stages.audio is not None:
+            graph.add(_audio_node(timeline, stages))
+        graph.add(_mux_node(timeline, stages))
+    graph.assign_keys()
+    return graph
+
+
+def keyframe_id(shot: int) -> str:
+    return f"keyframe/{shot}"
+
+
+def _keyframe_node(shot: ShotPlan, timeline: Timeline, stages: Stages) -> Node:
+    backend = stages.keyframes
+    request = KeyframeRequest(
+        shot=shot.index,
+        shots=len(timeline.shots),
+        prompt=shot.prompt,
+        negative_prompt=shot.negative_prompt,
+        width=timeline.width,
+        height=timeline.height,
+        seed=shot.seed,
+    )
+    params = {"backend": stages.params("keyframes"), "request": asdict(request)}
+
+    def run(ctx: NodeContext) -> None:
+        image = media.load_image(shot.image) if shot.image else None
+        result = backend.render(request, image, ctx).convert("RGB")
+        if result.size != (timeline.width, timeline.height):
+            raise ValueError(f"backend returned {result.size}, expected the job size")
+        meta = {"renga": json.dumps({"node": ctx.node_id, **params}, sort_keys=True)}
+        media.save_png(ctx.out_dir / KEYFRAME_FILE, result, meta)
+
+    return Node(
+        id=keyframe_id(shot.index),
+        stage="keyframe",
+        run=run,
+        params=params,
+        version=backend.version,
+        files={"image": shot.image} if shot.image else {},
+        group=backend.model_group,
+    )
+
+
+def _segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> Node:
+    backend = stages.video
+    request = SegmentRequest(
+        shot=segment.shot,
+        index=segment.index,
+        prompt=segment.prompt,
+        negative_prompt=segment.negative_prompt,
+        width=timeline.width,
+        height=timeline.height,
+        num_frames=segment.num_frames,
+        fps=timeline.fps,
+        seed=segment.seed,
+    )
+    if segment.start_segment is not None:
+        start_id = timeline.segments[segment.start_segment].id
+    else:
+        assert segment.start_keyframe is not None
+        start_id = keyframe_id(segment.start_keyframe)
+    end_id = keyframe_id(segment.end_keyframe) if segment.end_keyframe is not None else None
+    deps = (start_id,) if end_id is None or end_id == start_id else (start_id, end_id)
+    params = {
+        "backend": stages.params("video"),
+        "request": {**asdict(request), "fps": str(timeline.fps)},
+        "start_frame": segment.start_frame,
+        "ends_on_keyframe": end_id is not None,
+    }
+
+    def run(ctx: NodeContext) -> None:
+        if segment.start_segment is not None:
+            start = media.read_frame(ctx.inputs[start_id] / CLIP_FILE, segment.start_frame)
+        else:
+            start = _keyframe_array(ctx.inputs[start_id])
+        end = _keyframe_array(ctx.inputs[end_id]) if end_id else None
+        frames = backend.generate(request, start, end, ctx)
+        media.write_video(
+            ctx.out_dir / CLIP_FILE,
+            _checked(frames, request),
+            fps=timeline.fps,
+            codec=media.LOSSLESS,
+        )
+
+    return Node(
+        id=segment.id,
+        stage="segment",
+        run=run,
+        params=params,
+        version=backend.version,
+        deps=deps,
+        group=backend.model_group,
+    )
+
+
+def _keyframe_array(entry: Path) -> np.ndarray:
+    return np.asarray(media.load_image(entry / KEYFRAME_FILE))
+
+
+def _checked(frames: Iterator[np.ndarray], request: SegmentRequest) -> Iterator[np.ndarray]:
+    """Pass frames through, failing loudly if a backend yields the wrong shape or count."""
+    shape = (request.height, request.width, 3)
+    count = 0
+    for frame in frames:
+        if frame.shape != shape or frame.dtype != np.uint8:
+            raise ValueError(f"backend yielded a {frame.dtype} frame of {frame.shape}, not {shape}")
+        count += 1
+        yield frame
+    if count != request.num_frames:
+        raise ValueError(f"backend yielded {count} frames, expected {request.num_frames}")
+
+
+def _assemble_node(timeline: Timeline, stages: Stages) -> Node:
+    layout = [{"keep": s.keep, "head": s.head, "drop": list(s.drop)} for s in timeline.segments]
+    params = {
+        "assemble": stages.params("assemble"),
+        "layout": layout,
+        "loop": timeline.loop,
+        "overlap": timeline.overlap,
+        "fps": str(timeline.fps),
+    }
+    deps = tuple(s.id for s in timeline.segments)
+
+    def run(ctx: NodeContext) -> None:
+        clips = [ctx.inputs[s.id] / CLIP_FILE for s in timeline.segments]
+        stages.assemble.run(clips, timeline, ctx.out_dir / VIDEO_FILE, ctx)
+
+    return Node(
+        id="assemble",
+        stage="assemble",
+        run=run,
+        params=params,
+        version=stages.assemble.version,
+        deps=deps,
+    )
+
+
+def _audio_node(timeline: Timeline, stages: Stages) -> Node:
+    params = {
+        "backend": stages.params("audio"),
+        "frames": timeline.frames,
+        "fps": str(timeline.fps),
+        "soundtrack": timeline.soundtrack is not None,
+    }
+
+    def run(ctx: NodeContext) -> None:
+        stages.audio.render(timeline, ctx.out_dir / AUDIO_FILE, ctx)
+
+    return Node(
+        id="audio",
+        stage="audio",
+        run=run,
+        params=params,
+        version=stages.audio.version,
+        files={"soundtrack": timeline.soundtrack} if timeline.soundtrack else {},
+        group=stages.audio.model_group,
+    )
+
+
+def _mux_node(timeline: Timeline, stages: Stages) -> Node:
+    metadata = job_metadata(stages.cfg)
+    params = {"mux": stages.params("mux"), "metadata": metadata}
+    has_audio = stages.audio is not None
+    deps = ("assemble", "audio") if has_audio else ("assemble",)
+
+    def run(ctx: NodeContext) -> None:
+        audio = ctx.inputs["audio"] / AUDIO_FILE if has_audio else None
+        stages.mux.run(ctx.inputs["assemble"] / VIDEO_FILE, audio, timeline, metadata, ctx)
+
+    return Node(
+        id="mux",
+        stage="mux",
+        run=run,
+        params=params,
+        version=stages.mux.version,
+        deps=deps,
+    )
+
+
+def _contact_sheet_node(timeline: Timeline, stages: Stages) -> Node:
+    deps = tuple(keyframe_id(i) for i in timeline.keyframes)
+    labels = [f"shot {i}" for i in timeline.keyframes]
+
+    def run(ctx: NodeContext) -> None:
+        images = [media.load_image(ctx.inputs[d] / KEYFRAME_FILE) for d in deps]
+        sheet = stages.contact_sheet.render(images, labels)
+        media.save_png(ctx.out_dir / CONTACT_SHEET_FILE, sheet)
+
+    return Node(
+        id="contact_sheet",
+        stage="contact_sheet",
+        run=run,
+        params={"sheet": stages.params("contact_sheet"), "labels": labels},
+        version=stages.contact_sheet.version,
+        deps=deps,
+    )

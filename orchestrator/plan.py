@@ -1,0 +1,357 @@
+"""Job config -> Timeline: shots, the segments that render them, and every check a job must pass.
+
+Planning is cheap and loads no model, so every mistake in a job is reported here, before any
+work starts, as one `UserError` naming the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from orchestrator import media
+from orchestrator.errors import UserError
+from orchestrator.stage import VideoBackend
+
+TRANSITIONS = ("cut", "continue", "morph")
+LOOPS = ("none", "pingpong", "closure")
+MODES = ("video", "stills")
+CROSSFADES = ("linear", "cosine")
+MIN_CLIP_FRAMES = 5
+
+
+@dataclass(frozen=True)
+class ShotPlan:
+    index: int
+    prompt: str
+    motion: str
+    negative_prompt: str
+    frames: int
+    start: int
+    image: Path | None
+    seed: int
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    """One clip of the video model.
+
+    The clip's frames `[0, keep)` minus `drop` reach the output; the first `head` of those
+    coincide with the previous segment's tail and are crossfaded (or, for a single shared
+    frame, dropped).
+    """
+
+    number: int
+    shot: int
+    index: int
+    prompt: str
+    negative_prompt: str
+    num_frames: int
+    keep: int
+    head: int
+    drop: tuple[int, ...]
+    start_keyframe: int | None
+    start_segment: int | None
+    start_frame: int
+    end_keyframe: int | None
+    seed: int
+
+    @property
+    def id(self) -> str:
+        return f"segment/{self.shot}.{self.index}"
+
+    @property
+    def contributes(self) -> int:
+        return self.keep - self.head - len(self.drop)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    mode: str
+    width: int
+    height: int
+    fps: Fraction
+    transition: str
+    loop: str
+    overlap: int
+    crossfade: str
+    shots: tuple[ShotPlan, ...]
+    segments: tuple[SegmentPlan, ...]
+    keyframes: tuple[int, ...]
+    soundtrack: Path | None
+
+    @property
+    def forward_frames(self) -> int:
+        return sum(shot.frames for shot in self.shots)
+
+    @property
+    def frames(self) -> int:
+        """Frames in the assembled video (a ping-pong loop adds the way back)."""
+        n = self.forward_frames
+        return 2 * n - 2 if self.loop == "pingpong" and n > 2 else n
+
+    @property
+    def duration(self) -> float:
+        return float(self.frames / self.fps)
+
+
+def derive_seed(seed: int, *identity: Any) -> int:
+    """A 32-bit seed from the global seed and a node's identity, independent of other nodes."""
+    text = "/".join(str(part) for part in (seed, *identity))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+
+
+def clip_length(frames: int) -> int:
+    """The smallest 4k+1 frame count that holds `frames` (the Wan VAE compresses time by 4)."""
+    return max(MIN_CLIP_FRAMES, 4 * math.ceil((frames - 1) / 4) + 1)
+
+
+def resolve_path(value: str, key: str, base: Path | None = None) -> Path:
+    path = Path(os.path.expanduser(value))
+    if not path.is_absolute():
+        path = (base or Path.cwd()) / path
+    if not path.exists():
+        raise UserError(key, f"file not found: {path}")
+    if not path.is_file():
+        raise UserError(key, f"not a file: {path}")
+    return path
+
+
+def plan_job(cfg: DictConfig, video: VideoBackend | None) -> Timeline:
+    """Validate the job and lay out its shots and segments."""
+    job = cfg.job
+    mode = _choice(cfg.mode, MODES, "mode")
+    transition = _choice(job.transition, TRANSITIONS, "job.transition")
+    loop = _choice(job.loop, LOOPS, "job.loop")
+    crossfade = _choice(cfg.assemble.crossfade, CROSSFADES, "assemble.crossfade")
+    if not job.shots:
+        raise UserError("job.shots", "empty: a job needs at least one shot")
+    if video is None and mode == "video":
+        raise UserError("video", "mode=video needs a video backend")
+
+    fps = _fps(job.fps if job.fps is not None else (video.fps if video else 1.0), "job.fps")
+    width, height = _size(job.width, job.height, video.size_multiple if video else 2)
+    soundtrack = _soundtrack(job.soundtrack)
+
+    shots = _shots(job, cfg.seed, fps)
+    if mode == "stills":
+        return Timeline(
+            mode, width, height, fps, transition, loop, 0, crossfade, shots, (),
+            tuple(range(len(shots))), soundtrack,
+        )  # fmt: skip
+
+    assert video is not None
+    _check_clip(video)
+    overlap = _overlap(cfg.assemble.overlap_frames, video.clip_frames)
+    if (transition == "morph" or loop == "closure") and not video.supports_last_image:
+        option = "job.transition=morph" if transition == "morph" else "job.loop=closure"
+        raise UserError(
+            option.split("=")[0],
+            f"{option} needs a video backend that can end on a given frame; "
+            f"{type(video).__name__} ignores last_image",
+        )
+    if transition == "continue":
+        for shot in shots[1:]:
+            if shot.image is not None:
+                raise UserError(
+                    f"job.shots[{shot.index}].image",
+                    "unused with transition=continue (only the first shot's keyframe starts "
+                    "the take); remove it or use transition=cut",
+                )
+    segments = _segments(shots, transition, loop, overlap, video.clip_frames, cfg.seed)
+    keyframes = sorted(
+        {s.start_keyframe for s in segments if s.start_keyframe is not None}
+        | {s.end_keyframe for s in segments if s.end_keyframe is not None}
+    )
+    return Timeline(
+        mode, width, height, fps, transition, loop, overlap, crossfade, shots, segments,
+        tuple(keyframes), soundtrack,
+    )  # fmt: skip
+
+
+def _choice(value: str, allowed: Sequence[str], key: str) -> str:
+    if value not in allowed:
+        raise UserError(key, f"unknown value {value!r}; expected one of {', '.join(allowed)}")
+    return value
+
+
+def _fps(value: float, key: str) -> Fraction:
+    if value is None or value <= 0:
+        raise UserError(key, f"must be positive, got {value}")
+    return Fraction(value).limit_denominator(1001)
+
+
+def _size(width: int, height: int, multiple: int) -> tuple[int, int]:
+    for key, value in (("job.width", width), ("job.height", height)):
+        if value <= 0:
+            raise UserError(key, f"must be positive, got {value}")
+        if value % multiple:
+            lower = max(multiple, value - value % multiple)
+            raise UserError(
+                key,
+                f"{value} is not a multiple of {multiple}, which the video backend needs "
+                f"(try {lower} or {lower + multiple})",
+            )
+    return width, height
+
+
+def _soundtrack(value: str | None) -> Path | None:
+    if value is None:
+        return None
+    path = resolve_path(value, "job.soundtrack")
+    try:
+        info = media.probe_audio(path)
+    except media.MediaError as exc:
+        raise UserError("job.soundtrack", str(exc)) from None
+    if info.duration <= 0:
+        raise UserError("job.soundtrack", f"no audio in {path}")
+    return path
+
+
+def _shots(job: DictConfig, seed: int, fps: Fraction) -> tuple[ShotPlan, ...]:
+    shots = []
+    start = 0
+    for i, shot in enumerate(job.shots):
+        key = f"job.shots[{i}]"
+        frames = _shot_frames(shot, fps, key)
+        image = None
+        if shot.image is not None:
+            image = resolve_path(shot.image, f"{key}.image")
+            try:
+                media.load_image(image)
+            except media.MediaError as exc:
+                raise UserError(f"{key}.image", str(exc)) from None
+        elif not shot.prompt.strip():
+            raise UserError(f"{key}.prompt", "empty: a shot needs a prompt or an image")
+        base = shot.seed if shot.seed is not None else derive_seed(seed, "shot", i)
+        shots.append(
+            ShotPlan(
+                index=i,
+                prompt=_with_style(shot.prompt, job.style),
+                motion=_with_style(shot.motion or shot.prompt, job.style),
+                negative_prompt=job.negative_prompt,
+                frames=frames,
+                start=start,
+                image=image,
+                seed=base,
+            )
+        )
+        start += frames
+    return tuple(shots)
+
+
+def _shot_frames(shot: DictConfig, fps: Fraction, key: str) -> int:
+    if shot.frames is not None and shot.seconds is not None:
+        raise UserError(key, "give either seconds or frames, not both")
+    if shot.frames is not None:
+        if shot.frames <= 0:
+            raise UserError(f"{key}.frames", f"must be positive, got {shot.frames}")
+        return int(shot.frames)
+    if shot.seconds is None:
+        raise UserError(key, "needs seconds or frames")
+    if shot.seconds <= 0:
+        raise UserError(f"{key}.seconds", f"must be positive, got {shot.seconds}")
+    frames = round(shot.seconds * fps)
+    if frames < 1:
+        raise UserError(f"{key}.seconds", f"{shot.seconds} s is less than one frame at {fps} fps")
+    return frames
+
+
+def _with_style(prompt: str, style: str) -> str:
+    prompt, style = prompt.strip(), style.strip()
+    if not style:
+        return prompt
+    return f"{prompt}\n\n{style}" if "\n" in prompt else f"{prompt}, {style}"
+
+
+def _check_clip(video: VideoBackend) -> None:
+    n = video.clip_frames
+    if n < MIN_CLIP_FRAMES or (n - 1) % 4:
+        raise UserError("video.frames", f"clip length must be 4k+1 and at least 5, got {n}")
+
+
+def _overlap(value: int, clip_frames: int) -> int:
+    limit = (clip_frames - 1) // 2
+    if not 0 <= value <= limit:
+        raise UserError(
+            "assemble.overlap_frames",
+            f"must be between 0 and {limit} for {clip_frames}-frame clips, got {value}",
+        )
+    return value
+
+
+def _segments(
+    shots: Sequence[ShotPlan],
+    transition: str,
+    loop: str,
+    overlap: int,
+    clip: int,
+    seed: int,
+) -> tuple[SegmentPlan, ...]:
+    chained_head = max(overlap, 1)
+    segments: list[SegmentPlan] = []
+    for shot in shots:
+        chains_from_previous = transition == "continue" and shot.index > 0
+        end = None
+        if transition == "morph" and shot.index + 1 < len(shots):
+            end = shot.index + 1
+        if loop == "closure" and shot.index == len(shots) - 1:
+            end = 0
+        remaining = shot.frames
+        index = 0
+        while remaining > 0:
+            chained = index > 0 or chains_from_previous
+            head = chained_head if chained else 0
+            need = remaining + head
+            # A clip that must end on a keyframe emits all but that last frame: the keyframe
+            # itself is the next shot's (or the loop's) first frame.
+            ends_here = end is not None and need + 1 <= clip
+            if ends_here:
+                num_frames = clip_length(need + 1)
+                keep = num_frames - 1
+            elif end is not None:
+                # Leave the clip that ends on the keyframe a good half clip of its own.
+                num_frames = clip
+                keep = min(clip, need - (clip - 1) // 2)
+            else:
+                num_frames = min(clip, clip_length(need))
+                keep = min(num_frames, need)
+            drop = _spread(keep - need, head + 1, keep - 1) if keep > need else ()
+            previous = segments[-1] if chained else None
+            segments.append(
+                SegmentPlan(
+                    number=len(segments),
+                    shot=shot.index,
+                    index=index,
+                    prompt=shot.motion,
+                    negative_prompt=shot.negative_prompt,
+                    num_frames=num_frames,
+                    keep=keep,
+                    head=head,
+                    drop=drop,
+                    start_keyframe=None if previous else shot.index,
+                    start_segment=previous.number if previous else None,
+                    start_frame=previous.keep - chained_head if previous else 0,
+                    end_keyframe=end if ends_here else None,
+                    seed=derive_seed(shot.seed, "segment", index),
+                )
+            )
+            remaining -= segments[-1].contributes
+            index += 1
+    return tuple(segments)
+
+
+def _spread(count: int, lo: int, hi: int) -> tuple[int, ...]:
+    """`count` indices spread evenly over [lo, hi): frames a clip drops to keep a shot's length."""
+    if count <= 0:
+        return ()
+    step = (hi - lo) / (count + 1)
+    return tuple(sorted({lo + round(step * (k + 1)) for k in range(count)}))

@@ -1,0 +1,109 @@
+"""Progress bars per stage (counts and ETA), a step bar for the node in flight, and the summary."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+
+@dataclass
+class NodeRecord:
+    id: str
+    stage: str
+    key: str
+    status: str
+    seconds: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        record = {
+            "id": self.id,
+            "stage": self.stage,
+            "key": self.key,
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+        }
+        if self.metrics:
+            record["metrics"] = self.metrics
+        return record
+
+
+class Reporter:
+    """Rich progress on stderr; quiet where there is no terminal except for the final lines."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description:<14}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self._stage_tasks: dict[str, TaskID] = {}
+        self._steps: TaskID | None = None
+
+    def __enter__(self) -> Reporter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.end_steps()
+        self.progress.stop()
+
+    def plan(self, stages: Counter[str]) -> None:
+        for stage, total in stages.items():
+            self._stage_tasks[stage] = self.progress.add_task(stage, total=total)
+
+    def node_done(self, record: NodeRecord) -> None:
+        self.end_steps()
+        self.progress.advance(self._stage_tasks[record.stage])
+
+    def steps(self, done: int, total: int, label: str) -> None:
+        if self._steps is None:
+            self._steps = self.progress.add_task(f"  {label}", total=total)
+        self.progress.update(self._steps, completed=done, total=total)
+
+    def end_steps(self) -> None:
+        if self._steps is not None:
+            self.progress.remove_task(self._steps)
+            self._steps = None
+
+    def log(self, message: str) -> None:
+        self.progress.console.print(message, highlight=False)
+
+    def summary(self, records: list[NodeRecord], output: str, extra: dict[str, str]) -> None:
+        table = Table(title="renga", title_justify="left")
+        for column in ("stage", "ran", "cached", "seconds"):
+            table.add_column(column, justify="right" if column != "stage" else "left")
+        by_stage: dict[str, list[NodeRecord]] = {}
+        for record in records:
+            by_stage.setdefault(record.stage, []).append(record)
+        for stage, items in by_stage.items():
+            ran = sum(r.status == "ran" for r in items)
+            table.add_row(
+                stage, str(ran), str(len(items) - ran), f"{sum(r.seconds for r in items):.1f}"
+            )
+        self.console.print(table)
+        ran = sum(r.status == "ran" for r in records)
+        if ran == 0:
+            self.console.print(f"nothing to do: all {len(records)} nodes were cached")
+        for name, value in extra.items():
+            self.console.print(f"{name}: {value}", highlight=False)
+        self.console.print(f"output: {output}", highlight=False)

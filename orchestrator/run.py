@@ -1,0 +1,141 @@
+"""One run: plan, build the graph, execute against the store, publish to the run directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from orchestrator.errors import UserError
+from orchestrator.flow import CONTACT_SHEET_FILE, KEYFRAME_FILE, Stages, build_graph, keyframe_id
+from orchestrator.graph import Graph
+from orchestrator.plan import Timeline, plan_job
+from orchestrator.progress import NodeRecord, Reporter
+from orchestrator.store import Store, write_json_atomic
+
+RUN_JSON = "run.json"
+
+
+def default_cache_dir() -> Path:
+    if env := os.environ.get("RENGA_CACHE_DIR"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "renga"
+
+
+def cache_dir(cfg: DictConfig) -> Path:
+    return Path(os.path.expanduser(cfg.cache_dir)) if cfg.cache_dir else default_cache_dir()
+
+
+def prepare(cfg: DictConfig, run_dir: Path) -> tuple[Timeline, Graph, Stages, Store]:
+    """Everything that can fail on bad input, done before any node runs."""
+    stages = Stages.from_config(cfg)
+    timeline = plan_job(cfg, stages.video)
+    for backend in stages.backends():
+        backend.validate(timeline)
+    store = Store(_writable_dir(cache_dir(cfg), "cache_dir"))
+    _writable_dir(run_dir, "hydra.run.dir")
+    return timeline, build_graph(timeline, stages), stages, store
+
+
+def _writable_dir(path: Path, key: str) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".renga-write-test-{uuid.uuid4().hex[:8]}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(key, f"cannot write to {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def execute(cfg: DictConfig, run_dir: Path, reporter: Reporter) -> dict[str, Any]:
+    timeline, graph, stages, store = prepare(cfg, run_dir)
+    store.sweep()
+    executor = instantiate(cfg.executor)
+    records: list[NodeRecord] = []
+    try:
+        executor.run(graph, store, reporter, records)
+    except BaseException:
+        publish(run_dir, timeline, graph, stages, store, records)
+        raise
+    output = publish(run_dir, timeline, graph, stages, store, records)
+    reporter.summary(records, str(output), _headline(timeline))
+    return json.loads((run_dir / RUN_JSON).read_text())
+
+
+def _headline(timeline: Timeline) -> dict[str, str]:
+    if timeline.mode == "stills":
+        return {"keyframes": str(len(timeline.keyframes))}
+    return {
+        "video": f"{timeline.frames} frames @ {float(timeline.fps):g} fps "
+        f"({timeline.duration:.2f} s, {timeline.width}x{timeline.height})"
+    }
+
+
+def publish(
+    run_dir: Path,
+    timeline: Timeline,
+    graph: Graph,
+    stages: Stages,
+    store: Store,
+    records: list[NodeRecord],
+) -> Path:
+    """Copy finished results into the run dir under their final names, then write run.json."""
+    done = {r.id for r in records}
+    keyframes_dir = run_dir / "keyframes"
+    for shot in timeline.keyframes:
+        node = graph[keyframe_id(shot)]
+        if node.id in done:
+            keyframes_dir.mkdir(exist_ok=True)
+            _place(
+                store.entry(node.stage, node.key) / KEYFRAME_FILE,
+                keyframes_dir / f"shot_{shot:03d}.png",
+            )
+    if timeline.mode == "stills":
+        output = run_dir / CONTACT_SHEET_FILE
+        source = "contact_sheet", CONTACT_SHEET_FILE
+    else:
+        output = run_dir / stages.mux.filename
+        source = "mux", stages.mux.filename
+    if source[0] in done:
+        node = graph[source[0]]
+        _place(store.entry(node.stage, node.key) / source[1], output)
+    summary: dict[str, Any] = {
+        "mode": timeline.mode,
+        "frames": timeline.frames if timeline.mode == "video" else 0,
+        "fps": float(timeline.fps),
+        "duration": timeline.duration if timeline.mode == "video" else 0.0,
+        "width": timeline.width,
+        "height": timeline.height,
+        "shots": [
+            {"index": s.index, "frames": s.frames, "start": s.start, "seed": s.seed}
+            for s in timeline.shots
+        ],
+        "output": output.name if source[0] in done else None,
+        "complete": source[0] in done,
+        "store": str(store.root),
+        "nodes": [r.as_json() for r in records],
+    }
+    write_json_atomic(run_dir / RUN_JSON, summary)
+    return output
+
+
+def _place(source: Path, target: Path) -> None:
+    """Publish `source` at `target` atomically: a hard link when possible, else a copy."""
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
+def read_run(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / RUN_JSON).read_text())

@@ -1,0 +1,102 @@
+"""The contract between the engine and the stages: requests, the node context, backend protocols.
+
+Stages implement these protocols and are named in config by `_target_`; the engine only ever
+talks to them through this module's types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+from PIL import Image
+
+if TYPE_CHECKING:
+    from orchestrator.models import ModelPool
+    from orchestrator.plan import Timeline
+
+StepCallback = Callable[[int, int], None]
+
+
+def _no_steps(done: int, total: int) -> None:
+    return None
+
+
+@dataclass
+class NodeContext:
+    """What a running node gets: where to write, what its upstream nodes wrote, shared models."""
+
+    node_id: str
+    out_dir: Path
+    inputs: dict[str, Path]
+    models: ModelPool
+    steps: StepCallback = _no_steps
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KeyframeRequest:
+    shot: int
+    shots: int
+    prompt: str
+    negative_prompt: str
+    width: int
+    height: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class SegmentRequest:
+    shot: int
+    index: int
+    prompt: str
+    negative_prompt: str
+    width: int
+    height: int
+    num_frames: int
+    fps: Fraction
+    seed: int
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Every backend: a code version for cache keys and the model group it needs loaded."""
+
+    version: str
+    model_group: str | None
+
+    def validate(self, timeline: Timeline) -> None:
+        """Raise UserError for anything this backend cannot do with the planned job."""
+
+
+class KeyframeBackend(Backend, Protocol):
+    def render(
+        self, request: KeyframeRequest, image: Image.Image | None, ctx: NodeContext
+    ) -> Image.Image:
+        """One keyframe at the request's size; `image` is the shot's own picture, if any."""
+
+
+class VideoBackend(Backend, Protocol):
+    clip_frames: int
+    fps: float
+    size_multiple: int
+    supports_last_image: bool
+
+    def generate(
+        self,
+        request: SegmentRequest,
+        start: np.ndarray,
+        end: np.ndarray | None,
+        ctx: NodeContext,
+    ) -> Iterator[np.ndarray]:
+        """Yield `request.num_frames` RGB frames; the first reproduces `start`, and the last
+        reproduces `end` when given."""
+
+
+class AudioBackend(Backend, Protocol):
+    def render(self, timeline: Timeline, out: Path, ctx: NodeContext) -> None:
+        """Write the job's audio track, exactly `timeline.duration` long, to `out`."""

@@ -1,0 +1,148 @@
+"""Content-addressed artifact store: `<root>/<stage>/<key>/` holds a node's files and its manifest.
+
+An entry is built in a hidden temporary directory beside its final place and renamed into place
+with `manifest.json` written last, so an entry either is complete or does not exist; a crash at
+any moment loses at most the node in flight. A per-key file lock (released by the OS when its
+holder dies) lets several processes share one store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+MANIFEST = "manifest.json"
+TEMP_PREFIX = ".tmp-"
+STALE_FOREIGN_TEMP_SECONDS = 24 * 3600
+HASH_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    """Write JSON so that readers see either the old file or the whole new one."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=2, sort_keys=True, ensure_ascii=False)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class Store:
+    def __init__(self, root: Path, verify: bool = False) -> None:
+        self.root = root
+        self.verify = verify
+        self._host = socket.gethostname()
+
+    def entry(self, stage: str, key: str) -> Path:
+        return self.root / stage / key
+
+    def lookup(self, stage: str, key: str) -> dict[str, Any] | None:
+        """The manifest of a complete entry whose files match it, else None."""
+        path = self.entry(stage, key)
+        try:
+            manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        for name, info in manifest.get("outputs", {}).items():
+            file = path / name
+            try:
+                if file.stat().st_size != info["size"]:
+                    return None
+            except OSError:
+                return None
+            if self.verify and sha256_file(file) != info["sha256"]:
+                return None
+        return manifest
+
+    @contextmanager
+    def lock(self, stage: str, key: str) -> Iterator[None]:
+        locks = self.root / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(locks / f"{stage}-{key}.lock")):
+            yield
+
+    @contextmanager
+    def build(self, stage: str, key: str, manifest: dict[str, Any]) -> Iterator[Path]:
+        """Yield an empty temporary directory; on success publish it as the entry.
+
+        Call under `lock(stage, key)`. The manifest gets the outputs' sizes and sha256 added.
+        """
+        parent = self.root / stage
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = parent / f"{TEMP_PREFIX}{key}-{self._host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            yield tmp
+            outputs = {
+                str(file.relative_to(tmp)): {
+                    "size": file.stat().st_size,
+                    "sha256": sha256_file(file),
+                }
+                for file in sorted(tmp.rglob("*"))
+                if file.is_file()
+            }
+            write_json_atomic(tmp / MANIFEST, {**manifest, "outputs": outputs})
+            final = self.entry(stage, key)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def sweep(self) -> int:
+        """Remove temporaries left by dead processes; returns how many were removed."""
+        removed = 0
+        if not self.root.exists():
+            return 0
+        for tmp in self.root.glob(f"*/{TEMP_PREFIX}*"):
+            if self._is_stale(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
+                removed += 1
+        return removed
+
+    def _is_stale(self, tmp: Path) -> bool:
+        parts = tmp.name[len(TEMP_PREFIX) :].split("-")
+        try:
+            host, pid = "-".join(parts[1:-2]), int(parts[-2])
+        except (IndexError, ValueError):
+            return True
+        if host == self._host:
+            return not _pid_alive(pid)
+        try:
+            return time.time() - tmp.stat().st_mtime > STALE_FOREIGN_TEMP_SECONDS
+        except OSError:
+            return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,1 @@
+"""renga's stages: what each node computes. Each backend is a small class named in config."""

@@ -1,0 +1,28 @@
+"""User-supplied keyframes: each shot's own image, resized and centre-cropped to the job size."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from orchestrator import media
+from orchestrator.errors import UserError
+from orchestrator.plan import Timeline
+from orchestrator.stage import KeyframeRequest, NodeContext
+
+
+class ImageKeyframes:
+    version = "1"
+    model_group = None
+
+    def validate(self, timeline: Timeline) -> None:
+        for index in timeline.keyframes:
+            if timeline.shots[index].image is None:
+                raise UserError(
+                    f"job.shots[{index}].image", "missing: keyframes=images needs an image per shot"
+                )
+
+    def render(
+        self, request: KeyframeRequest, image: Image.Image | None, ctx: NodeContext
+    ) -> Image.Image:
+        assert image is not None
+        return media.fit_image(image, request.width, request.height)

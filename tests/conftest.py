@@ -1,0 +1,114 @@
+"""Shared fixtures: an isolated store per test, tiny job files, and the real CLI as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from orchestrator.config import CONF_DIR
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """No test reads or writes the user's real cache."""
+    monkeypatch.setenv("RENGA_CACHE_DIR", str(tmp_path_factory.mktemp("default-cache")))
+
+
+def tiny_job(**overrides: Any) -> dict[str, Any]:
+    """A 64x48 job of two one-second shots: fast enough for end-to-end runs on a CPU."""
+    job: dict[str, Any] = {
+        "name": "tiny",
+        "width": 64,
+        "height": 48,
+        "fps": None,
+        "style": "",
+        "negative_prompt": "",
+        "transition": "cut",
+        "loop": "none",
+        "soundtrack": None,
+        "shots": [
+            {"prompt": "a red kite over a field", "motion": "the kite climbs", "seconds": 1.0},
+            {"prompt": "a lighthouse at night", "motion": "the beam sweeps", "seconds": 1.0},
+        ],
+    }
+    job.update(overrides)
+    return job
+
+
+def write_job(directory: Path, job: dict[str, Any], name: str = "tiny") -> Path:
+    """Write a user job file as `<directory>/job/<name>.yaml` (use with --config-dir)."""
+    (directory / "job").mkdir(parents=True, exist_ok=True)
+    path = directory / "job" / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(job, sort_keys=False))
+    return path
+
+
+class Cli:
+    """Runs `python -m orchestrator` for real, with its own store and run directory."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp = tmp_path
+        self.jobs = tmp_path / "jobs"
+        self.cache = tmp_path / "cache"
+        self.runs = 0
+
+    def __call__(
+        self,
+        *args: str,
+        job: dict[str, Any] | None = None,
+        run_dir: Path | None = None,
+        timeout: float = 300,
+    ) -> subprocess.CompletedProcess[str]:
+        if run_dir is None:
+            self.runs += 1
+            run_dir = self.tmp / f"run{self.runs}"
+        argv = [sys.executable, "-m", "orchestrator"]
+        if job is not None:
+            write_job(self.jobs, job)
+            argv += ["--config-dir", str(self.jobs), "job=tiny"]
+        argv += [f"cache_dir={self.cache}", f"hydra.run.dir={run_dir}", *args]
+        env = {**os.environ, "COLUMNS": "120"}
+        result = subprocess.run(
+            argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+        )
+        result.run_dir = run_dir  # type: ignore[attr-defined]
+        return result
+
+    @staticmethod
+    def run_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+        return json.loads((result.run_dir / "run.json").read_text())  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path)
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture
+def make_config() -> Callable[..., DictConfig]:
+    """Compose the real config tree, then put a tiny job in place of the example."""
+
+    def make(*overrides: str, job: dict[str, Any] | None = None) -> DictConfig:
+        with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+            cfg = compose("config", overrides=list(overrides))
+        cfg.job = OmegaConf.merge(cfg.job, job or tiny_job())
+        return cfg
+
+    return make
