@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import time
 from collections import Counter
 from typing import Any
@@ -94,8 +95,24 @@ def _build(
             manifest["seconds"] = round(time.perf_counter() - started, 3)
     except (RengaError, KeyboardInterrupt):
         raise
-    except MemoryError:
-        raise NodeError(node.id, "out of memory") from None
     except Exception as exc:
-        raise NodeError(node.id, f"{type(exc).__name__}: {exc}") from exc
+        raise NodeError(node.id, explain_failure(exc, store)) from exc
     return NodeRecord(node.id, node.stage, node.key, "ran", manifest["seconds"], ctx.metrics)
+
+
+LOW_MEMORY_HINT = (
+    "out of memory; try preset=low_vram (group offload, fp8 weights, VAE tiling) or a smaller "
+    "job.width/job.height"
+)
+
+
+def explain_failure(exc: BaseException, store: Store) -> str:
+    """What went wrong inside a node, in the words a user can act on."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return LOW_MEMORY_HINT
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = exc.filename or "to the store"
+        return f"disk full while writing {where}; free space under {store.root}"
+    if isinstance(exc, PermissionError):
+        return f"permission denied writing {exc.filename or 'to the store'}"
+    return f"{type(exc).__name__}: {exc}"

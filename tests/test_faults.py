@@ -1,0 +1,105 @@
+"""Faults inside nodes: clear messages, finished nodes kept, the store left consistent."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT, Cli, ok, tiny_job
+
+from orchestrator import media
+
+FAST = ("preset=draft", "video.frames=17")
+
+
+def _with_fault(cli: Cli, tmp_path: Path, node_id: str, exception: str, *args: str):
+    """Run the CLI with `exception` raised inside `node_id`'s work (after it wrote a file)."""
+    hook = tmp_path / "hook" / "sitecustomize.py"
+    hook.parent.mkdir()
+    hook.write_text(
+        "import errno, orchestrator.executors as e\n"
+        "_build = e._build\n"
+        "def _faulty(node, *a, **k):\n"
+        f"    if node.id == {node_id!r}:\n"
+        "        run = node.run\n"
+        "        def failing(ctx):\n"
+        "            (ctx.out_dir / 'partial.bin').write_bytes(b'half')\n"
+        f"            raise {exception}\n"
+        "        node.run = failing\n"
+        "    return _build(node, *a, **k)\n"
+        "e._build = _faulty\n"
+    )
+    import os
+
+    os.environ["PYTHONPATH"] = str(hook.parent)
+    try:
+        return cli(*FAST, *args, job=tiny_job())
+    finally:
+        del os.environ["PYTHONPATH"]
+
+
+@pytest.mark.parametrize(
+    ("exception", "expected"),
+    [
+        ("MemoryError()", "out of memory; try preset=low_vram"),
+        ("type('OutOfMemoryError', (RuntimeError,), {})('CUDA out of memory')",
+         "out of memory; try preset=low_vram"),
+        ("OSError(errno.ENOSPC, 'No space left on device', '/store/x/clip.mkv')",
+         "disk full while writing /store/x/clip.mkv"),
+        ("PermissionError(errno.EACCES, 'Permission denied', '/store/x')",
+         "permission denied writing /store/x"),
+    ],
+)  # fmt: skip
+def test_fault_in_a_node_is_named_and_the_store_stays_consistent(
+    cli: Cli, tmp_path: Path, exception: str, expected: str
+):
+    result = _with_fault(cli, tmp_path, "segment/1.0", exception)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1
+    assert lines[0].startswith(f"error: node segment/1.0 failed: {expected}")
+    assert lines[0].endswith("Finished nodes are kept; run the same command again to resume.")
+    assert "Traceback" not in result.stderr
+    assert not list(cli.cache.glob("*/.tmp-*")), "the failed node's temporary entry is gone"
+    assert not list(cli.cache.glob("segment/*/partial.bin"))
+    finished = {json.loads(p.read_text())["node"] for p in cli.cache.glob("*/*/manifest.json")}
+    assert {"keyframe/0", "keyframe/1", "segment/0.0"} <= finished
+    assert "segment/1.0" not in finished
+    resumed = cli.run_json(ok(cli(*FAST, job=tiny_job())))
+    ran = {n["id"] for n in resumed["nodes"] if n["status"] == "ran"}
+    assert ran & finished == set()
+    assert "segment/1.0" in ran
+
+
+def test_two_processes_share_one_store(cli: Cli):
+    from conftest import write_job
+
+    write_job(cli.jobs, tiny_job())
+    argv = [sys.executable, "-m", "orchestrator", "--config-dir", str(cli.jobs), "job=tiny",
+            *FAST, f"cache_dir={cli.cache}"]  # fmt: skip
+    runs = [
+        subprocess.Popen([*argv, f"hydra.run.dir={cli.tmp / f'par{i}'}"], cwd=ROOT,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for i in range(2)
+    ]  # fmt: skip
+    for process in runs:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+    outputs = [list(media.read_frames(cli.tmp / f"par{i}" / "final.mp4")) for i in range(2)]
+    assert len(outputs[0]) == len(outputs[1]) == 32
+    for a, b in zip(*outputs, strict=True):
+        np.testing.assert_array_equal(a, b)
+    reports = [json.loads((cli.tmp / f"par{i}" / "run.json").read_text()) for i in range(2)]
+    ran = [{n["id"] for n in r["nodes"] if n["status"] == "ran"} for r in reports]
+    assert not ran[0] & ran[1], "no node was built twice"
+    assert ran[0] | ran[1] == {n["id"] for n in reports[0]["nodes"]}
+    from orchestrator.store import Store
+
+    store = Store(cli.cache, verify=True)
+    for manifest in cli.cache.glob("*/*/manifest.json"):
+        assert store.lookup(manifest.parent.parent.name, manifest.parent.name) is not None
+    assert not list(cli.cache.glob("*/.tmp-*"))
