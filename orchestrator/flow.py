@@ -39,6 +39,7 @@ class Stages:
     assemble: Any
     mux: Any
     contact_sheet: Any
+    lipsync: Any
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> Stages:
@@ -50,6 +51,7 @@ class Stages:
             assemble=_build(cfg.assemble),
             mux=_build(cfg.mux),
             contact_sheet=_build(cfg.contact_sheet),
+            lipsync=_build(cfg.lipsync),
         )
 
     def params(self, group: str) -> dict[str, Any]:
@@ -62,7 +64,8 @@ class Stages:
         return values
 
     def backends(self) -> list[Any]:
-        return [b for b in (self.keyframes, self.video, self.audio, self.mux) if b is not None]
+        backends = (self.keyframes, self.video, self.audio, self.mux, self.lipsync)
+        return [b for b in backends if b is not None]
 
 
 def _build(section: DictConfig) -> Any:
@@ -91,9 +94,12 @@ def build_graph(timeline: Timeline, stages: Stages) -> Graph:
         for segment in timeline.segments:
             graph.add(_segment_node(segment, timeline, stages))
         graph.add(_assemble_node(timeline, stages))
+        video = "assemble"
+        if stages.lipsync is not None and stages.lipsync.wants(timeline):
+            video = _add_lipsync(graph, timeline, stages, video)
         if stages.audio is not None:
             graph.add(_audio_node(timeline, stages))
-        graph.add(_mux_node(timeline, stages))
+        graph.add(_mux_node(timeline, stages, video))
     graph.assign_keys()
     return graph
 
@@ -228,13 +234,90 @@ def _assemble_node(timeline: Timeline, stages: Stages) -> Node:
     )
 
 
+def _speech_files(timeline: Timeline) -> dict[str, Path]:
+    files = {f"speech/{s.index}": s.speech for s in timeline.shots if s.speech is not None}
+    if timeline.vocals is not None:
+        files["vocals"] = timeline.vocals
+    return files
+
+
+def _add_lipsync(graph: Graph, timeline: Timeline, stages: Stages, source: str) -> str:
+    """A lip-sync node per shot with speech, and a node that splices their results in."""
+    backend = stages.lipsync
+    shots = [s for s in timeline.shots if s.speech is not None or timeline.vocals is not None]
+    for shot in shots:
+        graph.add(_lipsync_node(shot, timeline, stages, source))
+    ids = tuple(f"lipsync/{shot.index}" for shot in shots)
+
+    def run(ctx: NodeContext) -> None:
+        dubs = {}
+        for shot, node_id in zip(shots, ids, strict=True):
+            dub = backend.dubbed(ctx.inputs[node_id])
+            if dub is not None:
+                dubs[shot.start] = (media.probe_video(dub).frames, dub)
+        frames = backend.splice(media.read_frames(ctx.inputs[source] / VIDEO_FILE), dubs)
+        written = media.write_video(
+            ctx.out_dir / VIDEO_FILE, frames, fps=timeline.fps, codec=media.LOSSLESS
+        )
+        ctx.metrics["dubbed_shots"] = sorted(dubs)
+        ctx.metrics["frames"] = written
+
+    graph.add(
+        Node(
+            id="dub",
+            stage="dub",
+            run=run,
+            params={"shots": [s.index for s in shots]},
+            version=backend.version,
+            deps=(source, *ids),
+        )
+    )
+    return "dub"
+
+
+def _lipsync_node(shot: ShotPlan, timeline: Timeline, stages: Stages, source: str) -> Node:
+    backend = stages.lipsync
+    tool = backend.tool()
+    start, seconds = float(shot.start / timeline.fps), float(shot.frames / timeline.fps)
+
+    def run(ctx: NodeContext) -> None:
+        frames = media.read_frames(
+            ctx.inputs[source] / VIDEO_FILE, shot.start, shot.start + shot.frames
+        )
+        if shot.speech is not None:
+            speech = media.read_audio(shot.speech, rate=tool.sample_rate, channels=1)
+        else:
+            assert timeline.vocals is not None
+            speech = media.read_audio(
+                timeline.vocals, rate=tool.sample_rate, channels=1, start=start, duration=seconds
+            )
+        backend.run(shot, frames, speech[0], timeline, ctx)
+
+    return Node(
+        id=f"lipsync/{shot.index}",
+        stage="lipsync",
+        run=run,
+        params={
+            "backend": stages.params("lipsync"),
+            "shot": shot.index,
+            "window": [shot.start, shot.frames, str(timeline.fps)],
+        },
+        version=backend.version,
+        deps=(source,),
+        files={"speech": shot.speech} if shot.speech else {"vocals": timeline.vocals},
+        group=backend.model_group,
+    )
+
+
 def _audio_node(timeline: Timeline, stages: Stages) -> Node:
     params = {
         "backend": stages.params("audio"),
         "frames": timeline.frames,
         "fps": str(timeline.fps),
         "soundtrack": timeline.soundtrack is not None,
+        "speech_at": {s.index: s.start for s in timeline.shots if s.speech is not None},
     }
+    files = {"soundtrack": timeline.soundtrack} if timeline.soundtrack else {}
 
     def run(ctx: NodeContext) -> None:
         stages.audio.render(timeline, ctx.out_dir / AUDIO_FILE, ctx)
@@ -245,20 +328,20 @@ def _audio_node(timeline: Timeline, stages: Stages) -> Node:
         run=run,
         params=params,
         version=stages.audio.version,
-        files={"soundtrack": timeline.soundtrack} if timeline.soundtrack else {},
+        files={**files, **_speech_files(timeline)},
         group=stages.audio.model_group,
     )
 
 
-def _mux_node(timeline: Timeline, stages: Stages) -> Node:
+def _mux_node(timeline: Timeline, stages: Stages, video: str) -> Node:
     metadata = job_metadata(stages.cfg)
     params = {"mux": stages.params("mux"), "metadata": metadata}
     has_audio = stages.audio is not None
-    deps = ("assemble", "audio") if has_audio else ("assemble",)
+    deps = (video, "audio") if has_audio else (video,)
 
     def run(ctx: NodeContext) -> None:
         audio = ctx.inputs["audio"] / AUDIO_FILE if has_audio else None
-        stages.mux.run(ctx.inputs["assemble"] / VIDEO_FILE, audio, timeline, metadata, ctx)
+        stages.mux.run(ctx.inputs[video] / VIDEO_FILE, audio, timeline, metadata, ctx)
 
     return Node(
         id="mux",

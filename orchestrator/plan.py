@@ -38,6 +38,7 @@ class ShotPlan:
     start: int
     image: Path | None
     seed: int
+    speech: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class Timeline:
     segments: tuple[SegmentPlan, ...]
     keyframes: tuple[int, ...]
     soundtrack: Path | None
+    vocals: Path | None = None
 
     @property
     def forward_frames(self) -> int:
@@ -139,13 +141,14 @@ def plan_job(cfg: DictConfig, video: VideoBackend | None) -> Timeline:
 
     fps = _fps(job.fps if job.fps is not None else (video.fps if video else 1.0), "job.fps")
     width, height = _size(job.width, job.height, video.size_multiple if video else 2)
-    soundtrack = _soundtrack(job.soundtrack)
+    soundtrack = _audio_file(job.soundtrack, "job.soundtrack")
+    vocals = _audio_file(job.vocals, "job.vocals")
 
     shots = _shots(job, cfg.seed, fps)
     if mode == "stills":
         return Timeline(
             mode, width, height, fps, transition, loop, 0, crossfade, shots, (),
-            tuple(range(len(shots))), soundtrack,
+            tuple(range(len(shots))), soundtrack, vocals,
         )  # fmt: skip
 
     assert video is not None
@@ -166,6 +169,8 @@ def plan_job(cfg: DictConfig, video: VideoBackend | None) -> Timeline:
                     "unused with transition=continue (only the first shot's keyframe starts "
                     "the take); remove it or use transition=cut",
                 )
+    if loop == "pingpong" and (vocals or any(shot.speech for shot in shots)):
+        raise UserError("job.loop", "pingpong would play speech backwards; use none or closure")
     segments = _segments(shots, transition, loop, overlap, video.clip_frames, cfg.seed)
     keyframes = sorted(
         {s.start_keyframe for s in segments if s.start_keyframe is not None}
@@ -173,7 +178,7 @@ def plan_job(cfg: DictConfig, video: VideoBackend | None) -> Timeline:
     )
     return Timeline(
         mode, width, height, fps, transition, loop, overlap, crossfade, shots, segments,
-        tuple(keyframes), soundtrack,
+        tuple(keyframes), soundtrack, vocals,
     )  # fmt: skip
 
 
@@ -203,17 +208,20 @@ def _size(width: int, height: int, multiple: int) -> tuple[int, int]:
     return width, height
 
 
-def _soundtrack(value: str | None) -> Path | None:
-    if value is None:
-        return None
-    path = resolve_path(value, "job.soundtrack")
+def _audio_file(value: str | None, key: str) -> Path | None:
+    return _probed_audio(value, key)[0] if value is not None else None
+
+
+def _probed_audio(value: str, key: str) -> tuple[Path, float]:
+    """A path that exists and decodes as non-empty audio, and its duration."""
+    path = resolve_path(value, key)
     try:
         info = media.probe_audio(path)
     except media.MediaError as exc:
-        raise UserError("job.soundtrack", str(exc)) from None
+        raise UserError(key, str(exc)) from None
     if info.duration <= 0:
-        raise UserError("job.soundtrack", f"no audio in {path}")
-    return path
+        raise UserError(key, f"no audio in {path}")
+    return path, info.duration
 
 
 def _shots(job: DictConfig, seed: int, fps: Fraction) -> tuple[ShotPlan, ...]:
@@ -231,6 +239,14 @@ def _shots(job: DictConfig, seed: int, fps: Fraction) -> tuple[ShotPlan, ...]:
                 raise UserError(f"{key}.image", str(exc)) from None
         elif not shot.prompt.strip():
             raise UserError(f"{key}.prompt", "empty: a shot needs a prompt or an image")
+        speech = None
+        if shot.speech is not None:
+            speech, length = _probed_audio(shot.speech, f"{key}.speech")
+            if length > frames / fps + 1 / fps:
+                raise UserError(
+                    f"{key}.speech",
+                    f"{length:.2f} s of speech does not fit the shot's {float(frames / fps):.2f} s",
+                )
         base = shot.seed if shot.seed is not None else derive_seed(seed, "shot", i)
         shots.append(
             ShotPlan(
@@ -242,6 +258,7 @@ def _shots(job: DictConfig, seed: int, fps: Fraction) -> tuple[ShotPlan, ...]:
                 start=start,
                 image=image,
                 seed=base,
+                speech=speech,
             )
         )
         start += frames

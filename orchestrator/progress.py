@@ -101,6 +101,11 @@ class Reporter:
                 stage, str(ran), str(len(items) - ran), f"{sum(r.seconds for r in items):.1f}"
             )
         self.console.print(table)
+        for record in records:
+            if record.metrics.get("skipped"):
+                self.console.print(
+                    f"warning: {record.id} skipped: {record.metrics['skipped']}", highlight=False
+                )
         ran = sum(r.status == "ran" for r in records)
         if ran == 0:
             self.console.print(f"nothing to do: all {len(records)} nodes were cached")

@@ -17,6 +17,7 @@ class TrackAudioConfig:
     lufs: float | None = -14.0
     fade_in: float = 0.02
     fade_out: float = 0.5
+    duck_db: float = 12.0
 
 
 SCHEMAS = {"none": NoStageConfig, "track": TrackAudioConfig}

@@ -13,6 +13,7 @@ class ShotConfig:
     frames: int | None = None
     image: str | None = None
     seed: int | None = None
+    speech: str | None = None
 
 
 @dataclass
@@ -26,4 +27,5 @@ class JobConfig:
     transition: str = "cut"
     loop: str = "none"
     soundtrack: str | None = None
+    vocals: str | None = None
     shots: list[ShotConfig] = field(default_factory=list)

@@ -90,7 +90,9 @@ class SoundtrackAudio:
         lufs: float | None = -14.0,
         fade_in: float = 0.02,
         fade_out: float = 0.5,
+        duck_db: float = 12.0,
     ) -> None:
+        self.duck_db = duck_db
         self.rate = rate
         self.channels = channels
         self.lufs = lufs
@@ -116,4 +118,42 @@ class SoundtrackAudio:
                 fade_in=self.fade_in,
                 fade_out=self.fade_out,
             )
+        speech = self._speech(timeline, samples.shape[1])
+        if speech is not None:
+            samples = _limit_peak(duck(samples, speech, self.rate, self.duck_db) + speech, 1.0)
         media.write_audio(out, samples, self.rate)
+
+    def _speech(self, timeline: Timeline, length: int) -> np.ndarray | None:
+        """The job's speech on the video's timeline: each shot's at its start, or the vocals."""
+        if timeline.vocals is not None:
+            vocals = media.read_audio(
+                timeline.vocals, rate=self.rate, channels=self.channels, duration=timeline.duration
+            )
+            track = np.zeros((self.channels, length), np.float32)
+            track[:, : vocals.shape[1]] = vocals[:, :length]
+            return track
+        placed = [s for s in timeline.shots if s.speech is not None]
+        if not placed:
+            return None
+        track = np.zeros((self.channels, length), np.float32)
+        for shot in placed:
+            assert shot.speech is not None
+            begin = round(shot.start / timeline.fps * self.rate)
+            end = min(length, round((shot.start + shot.frames) / timeline.fps * self.rate))
+            clip = media.read_audio(shot.speech, rate=self.rate, channels=self.channels)
+            take = min(clip.shape[1], end - begin)
+            track[:, begin : begin + take] += clip[:, :take]
+        return track
+
+
+def duck(music: np.ndarray, speech: np.ndarray, rate: int, depth_db: float) -> np.ndarray:
+    """Music lowered by `depth_db` wherever speech is heard, easing in and out over ~150 ms so
+    the ducking is not heard as a pump."""
+    level = np.max(np.abs(speech), axis=0)
+    window = max(1, round(0.3 * rate))
+    active = np.convolve((level > 10 ** (-45 / 20)).astype(np.float32), np.ones(window), "same")
+    active = np.minimum(active, 1.0)
+    smooth = max(1, round(0.15 * rate))
+    active = np.convolve(active, np.ones(smooth, np.float32) / smooth, "same")
+    gain = 1.0 - (1.0 - 10 ** (-depth_db / 20)) * active
+    return music * gain.astype(np.float32)
