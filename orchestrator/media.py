@@ -399,24 +399,31 @@ def probe_audio(path: Path) -> AudioInfo:
         return AudioInfo(duration, first.sample_rate, len(first.layout.channels))
 
 
-def write_audio(path: Path, samples: np.ndarray, rate: int) -> None:
-    """(channels, n) float32 in [-1, 1] to 16-bit WAV or FLAC, chosen by suffix."""
+def write_audio(path: Path, samples: np.ndarray | Iterable[np.ndarray], rate: int) -> None:
+    """(channels, n) float32 in [-1, 1] -- one array, or blocks of them so a long track never
+    has to be in memory -- to 16-bit WAV or FLAC, chosen by suffix."""
     codec = _AUDIO_WRITERS.get(Path(path).suffix.lower())
     if codec is None:
         raise ValueError(f"{path}: audio suffix must be one of {sorted(_AUDIO_WRITERS)}")
-    if samples.ndim != 2 or samples.shape[1] == 0:
-        raise ValueError(f"samples must be (channels, n) with n > 0, got {samples.shape}")
-    layout = _check_channels(samples.shape[0])
-    pcm = np.round(np.clip(samples, -1.0, 1.0) * 32767.0).astype(np.int16)
+    blocks = iter([samples] if isinstance(samples, np.ndarray) else samples)
+    first = next(blocks, None)
+    if first is None or first.ndim != 2 or first.shape[1] == 0:
+        shape = None if first is None else first.shape
+        raise ValueError(f"samples must be (channels, n) with n > 0, got {shape}")
+    layout = _check_channels(first.shape[0])
+    written = 0
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=rate, layout=layout)
-        for pos in range(0, pcm.shape[1], _AUDIO_BLOCK):
-            interleaved = np.ascontiguousarray(pcm[:, pos : pos + _AUDIO_BLOCK].T).reshape(1, -1)
-            frame = av.AudioFrame.from_ndarray(interleaved, format="s16", layout=layout)
-            frame.sample_rate = rate
-            frame.pts = pos
-            frame.time_base = Fraction(1, rate)
-            container.mux(stream.encode(frame))
+        for block in itertools.chain([first], blocks):
+            pcm = np.round(np.clip(block, -1.0, 1.0) * 32767.0).astype(np.int16)
+            for pos in range(0, pcm.shape[1], _AUDIO_BLOCK):
+                chunk = np.ascontiguousarray(pcm[:, pos : pos + _AUDIO_BLOCK].T).reshape(1, -1)
+                frame = av.AudioFrame.from_ndarray(chunk, format="s16", layout=layout)
+                frame.sample_rate = rate
+                frame.pts = written
+                frame.time_base = Fraction(1, rate)
+                container.mux(stream.encode(frame))
+                written += chunk.shape[1] // first.shape[0]
         container.mux(stream.encode(None))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,19 +27,21 @@ def prepare_soundtrack(
     lufs: float | None = -14.0,
     fade_in: float = 0.02,
     fade_out: float = 0.5,
+    pad: bool = True,
 ) -> np.ndarray:
     """Float32 (channels, round(duration * rate)) of the track from `start`.
 
     Short fades hide the cut edges (the fade-out ends where the music ends, before any silence
     padding), loudness is normalised to `lufs` so tracks play at a consistent level, and the
-    peak is kept at or below -1 dBFS so AAC encoding does not clip."""
+    peak is kept at or below -1 dBFS so AAC encoding does not clip. With `pad=False` the
+    silence after a track shorter than `duration` is left for the caller to add."""
     if duration <= 0:
         raise ValueError(f"duration must be positive, got {duration}")
     total = round(duration * rate)
     music = media.read_audio(path, rate=rate, channels=channels, start=start, duration=duration)
     music = music[:, :total]
     _fade(music, round(fade_in * rate), round(fade_out * rate))
-    samples = np.zeros((channels, total), np.float32)
+    samples = np.zeros((channels, total if pad else music.shape[1]), np.float32)
     samples[:, : music.shape[1]] = music
     if lufs is not None:
         samples = _normalise_loudness(samples, rate, lufs)
@@ -106,10 +109,11 @@ class SoundtrackAudio:
             raise UserError("audio.rate", f"must be at least 8000 Hz, got {self.rate}")
 
     def render(self, timeline: Timeline, out: Path, ctx: NodeContext) -> None:
+        total = round(timeline.duration * self.rate)
         if timeline.soundtrack is None:
-            samples = np.zeros((self.channels, round(timeline.duration * self.rate)), np.float32)
+            music = np.zeros((self.channels, 0), np.float32)
         else:
-            samples = prepare_soundtrack(
+            music = prepare_soundtrack(
                 timeline.soundtrack,
                 duration=timeline.duration,
                 rate=self.rate,
@@ -117,11 +121,16 @@ class SoundtrackAudio:
                 lufs=self.lufs,
                 fade_in=self.fade_in,
                 fade_out=self.fade_out,
+                pad=False,
             )
-        speech = self._speech(timeline, samples.shape[1])
+        speech = self._speech(timeline, total)
         if speech is not None:
-            samples = _limit_peak(duck(samples, speech, self.rate, self.duck_db) + speech, 1.0)
-        media.write_audio(out, samples, self.rate)
+            track = np.zeros((self.channels, total), np.float32)
+            track[:, : music.shape[1]] = music
+            mixed = duck(track, speech, self.rate, self.duck_db) + speech
+            media.write_audio(out, _limit_peak(mixed, 1.0), self.rate)
+            return
+        media.write_audio(out, _padded(music, total, self.rate), self.rate)
 
     def _speech(self, timeline: Timeline, length: int) -> np.ndarray | None:
         """The job's speech on the video's timeline: each shot's at its start, or the vocals."""
@@ -157,3 +166,15 @@ def duck(music: np.ndarray, speech: np.ndarray, rate: int, depth_db: float) -> n
     active = np.convolve(active, np.ones(smooth, np.float32) / smooth, "same")
     gain = 1.0 - (1.0 - 10 ** (-depth_db / 20)) * active
     return music * gain.astype(np.float32)
+
+
+def _padded(music: np.ndarray, total: int, rate: int) -> Iterator[np.ndarray]:
+    """The music, then silence in one-second blocks up to `total` samples: a short song under a
+    long video costs the song's memory, not the video's."""
+    if music.shape[1]:
+        yield music
+    written = music.shape[1]
+    while written < total:
+        block = min(rate, total - written)
+        yield np.zeros((music.shape[0], block), np.float32)
+        written += block
