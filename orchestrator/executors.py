@@ -33,6 +33,7 @@ class LocalExecutor:
                 ready.extend(sorter.get_ready())
                 node = graph[_pick(graph, ready, store, pool.group)]
                 ready.remove(node.id)
+                reporter.node_started(node.stage)
                 records.append(run_node(node, graph, store, pool, reporter))
                 reporter.node_done(records[-1])
                 sorter.done(node.id)

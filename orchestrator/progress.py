@@ -57,6 +57,7 @@ class Reporter:
             transient=False,
         )
         self._stage_tasks: dict[str, TaskID] = {}
+        self._started: set[str] = set()
         self._steps: TaskID | None = None
 
     def __enter__(self) -> Reporter:
@@ -69,7 +70,13 @@ class Reporter:
 
     def plan(self, stages: Counter[str]) -> None:
         for stage, total in stages.items():
-            self._stage_tasks[stage] = self.progress.add_task(stage, total=total)
+            self._stage_tasks[stage] = self.progress.add_task(stage, total=total, start=False)
+
+    def node_started(self, stage: str) -> None:
+        """Start the stage's clock at its first node, so elapsed and ETA are the stage's own."""
+        if stage not in self._started:
+            self._started.add(stage)
+            self.progress.start_task(self._stage_tasks[stage])
 
     def node_done(self, record: NodeRecord) -> None:
         self.end_steps()

@@ -61,7 +61,8 @@ def execute(cfg: DictConfig, run_dir: Path, reporter: Reporter) -> dict[str, Any
     executor = instantiate(cfg.executor)
     records: list[NodeRecord] = []
     try:
-        executor.run(graph, store, reporter, records)
+        with reporter:
+            executor.run(graph, store, reporter, records)
     except BaseException:
         publish(run_dir, timeline, graph, stages, store, records)
         raise
