@@ -12,7 +12,7 @@ from orchestrator.errors import NodeError, RengaError
 from orchestrator.graph import Graph, Node
 from orchestrator.models import ModelPool
 from orchestrator.progress import NodeRecord, Reporter
-from orchestrator.stage import NodeContext
+from orchestrator.stage import NodeContext, StepCallback
 from orchestrator.store import Store
 
 
@@ -34,7 +34,9 @@ class LocalExecutor:
                 node = graph[_pick(graph, ready, store, pool.group)]
                 ready.remove(node.id)
                 reporter.node_started(node.stage)
-                records.append(run_node(node, graph, store, pool, reporter))
+                records.append(
+                    run_node(node, upstream(graph, node), store, pool, reporter.stepper(node.id))
+                )
                 reporter.node_done(records[-1])
                 sorter.done(node.id)
         finally:
@@ -53,8 +55,17 @@ def _pick(graph: Graph, ready: list[str], store: Store, group: str | None) -> st
     return ready[0]
 
 
+def upstream(graph: Graph, node: Node) -> dict[str, tuple[str, str]]:
+    """Where a node's inputs are in the store: dependency id -> (stage, key)."""
+    return {dep: (graph[dep].stage, graph[dep].key) for dep in node.deps}
+
+
 def run_node(
-    node: Node, graph: Graph, store: Store, pool: ModelPool, reporter: Reporter
+    node: Node,
+    inputs: dict[str, tuple[str, str]],
+    store: Store,
+    pool: ModelPool,
+    steps: StepCallback,
 ) -> NodeRecord:
     """Run one node unless the store has it; build it in a temporary entry published on success."""
     manifest = store.lookup(node.stage, node.key)
@@ -62,22 +73,25 @@ def run_node(
         with store.lock(node.stage, node.key):
             manifest = store.lookup(node.stage, node.key)
             if manifest is None:
-                return _build(node, graph, store, pool, reporter)
+                return _build(node, inputs, store, pool, steps)
     return NodeRecord(node.id, node.stage, node.key, "cached", 0.0, manifest.get("metrics", {}))
 
 
 def _build(
-    node: Node, graph: Graph, store: Store, pool: ModelPool, reporter: Reporter
+    node: Node,
+    inputs: dict[str, tuple[str, str]],
+    store: Store,
+    pool: ModelPool,
+    steps: StepCallback,
 ) -> NodeRecord:
     pool.switch(node.group)
-    inputs = {dep: store.entry(graph[dep].stage, graph[dep].key) for dep in node.deps}
     manifest: dict[str, Any] = {
         "node": node.id,
         "stage": node.stage,
         "key": node.key,
         "version": node.version,
         "params": node.params,
-        "inputs": {dep: graph[dep].key for dep in node.deps},
+        "inputs": {dep: key for dep, (_, key) in inputs.items()},
         "files": {name: str(path) for name, path in node.files.items()},
         "renga": __version__,
     }
@@ -87,9 +101,9 @@ def _build(
             ctx = NodeContext(
                 node_id=node.id,
                 out_dir=out_dir,
-                inputs=inputs,
+                inputs={dep: store.entry(stage, key) for dep, (stage, key) in inputs.items()},
                 models=pool,
-                steps=lambda done, total: reporter.steps(done, total, node.id),
+                steps=steps,
             )
             node.run(ctx)
             manifest["metrics"] = ctx.metrics

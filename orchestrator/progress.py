@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +87,10 @@ class Reporter:
         if self._steps is None:
             self._steps = self.progress.add_task(f"  {label}", total=total)
         self.progress.update(self._steps, completed=done, total=total)
+
+    def stepper(self, label: str) -> Callable[[int, int], None]:
+        """The step callback for one node's inner progress bar."""
+        return lambda done, total: self.steps(done, total, label)
 
     def end_steps(self) -> None:
         if self._steps is not None:

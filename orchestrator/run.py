@@ -58,7 +58,7 @@ def _writable_dir(path: Path, key: str) -> Path:
 def execute(cfg: DictConfig, run_dir: Path, reporter: Reporter) -> dict[str, Any]:
     timeline, graph, stages, store = prepare(cfg, run_dir)
     store.sweep()
-    executor = instantiate(cfg.executor)
+    executor = instantiate(cfg.executor, _convert_="all")
     records: list[NodeRecord] = []
     try:
         with reporter:
