@@ -40,7 +40,7 @@ class FlowInterpolator:
     version = "1"
     model_group = None
 
-    def __init__(self, factor: int = 2, preset: str = "medium", occlusion: float = 1.0) -> None:
+    def __init__(self, factor: int = 2, preset: str = "fast", occlusion: float = 2.0) -> None:
         self.factor = factor
         self.preset = preset
         self.occlusion = occlusion
@@ -100,8 +100,6 @@ class FlowInterpolator:
         ab = dis.calc(gray_a, gray_b, None)
         ba = dis.calc(gray_b, gray_a, None)
         gx, gy = self._coords(a.shape[:2])
-        seen_a = self._visible(ab, ba, gx, gy)
-        seen_b = self._visible(ba, ab, gx, gy)
         fa, fb = a.astype(np.float32), b.astype(np.float32)
         for j in range(1, self.factor):
             t = j / self.factor
@@ -109,20 +107,18 @@ class FlowInterpolator:
             to_b = (1 - t) * (1 - t) * ab - t * (1 - t) * ba
             warped_a = _warp(fa, to_a, gx, gy)
             warped_b = _warp(fb, to_b, gx, gy)
-            # Where a's pixel is hidden in b, b has nothing to add there, and vice versa.
-            weight_a = (1 - t) * (_warp(seen_b, to_b, gx, gy) + 1e-3)
-            weight_b = t * (_warp(seen_a, to_a, gx, gy) + 1e-3)
+            # A sample is trusted as far as its own motion brings it here at time t: where the
+            # picture is hidden in one frame, that frame's sample belongs to something else.
+            weight_a = (1 - t) * self._arrives(to_a + t * _warp(ab, to_a, gx, gy))
+            weight_b = t * self._arrives(to_b + (1 - t) * _warp(ba, to_b, gx, gy))
             mixed = (weight_a[..., None] * warped_a + weight_b[..., None] * warped_b) / (
                 weight_a + weight_b
             )[..., None]
             yield np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
 
-    def _visible(self, forward: np.ndarray, backward: np.ndarray, gx, gy) -> np.ndarray:
-        """1 where a pixel's flow and the reverse flow where it lands cancel (seen in both
-        frames), falling toward 0 where they do not (hidden in the other frame)."""
-        back = _warp(backward, forward, gx, gy)
-        error = np.square(forward + back).sum(axis=-1)
-        return 1.0 / (1.0 + error / (self.occlusion * self.occlusion))
+    def _arrives(self, miss: np.ndarray) -> np.ndarray:
+        """1 for a sample whose trajectory lands on the pixel, toward 0 as it misses."""
+        return 1.0 / (1.0 + np.square(miss).sum(axis=-1) / self.occlusion**2) + 1e-3
 
     def _flow_engine(self) -> cv2.DISOpticalFlow:
         if self._dis is None:

@@ -13,8 +13,8 @@ GROUP = "interpolate"
 class FlowInterpolateConfig:
     _target_: str = "stages.interpolate.FlowInterpolator"
     factor: int = 2
-    preset: str = "medium"
-    occlusion: float = 1.0
+    preset: str = "fast"
+    occlusion: float = 2.0
 
 
 SCHEMAS = {"none": NoStageConfig, "flow": FlowInterpolateConfig}
