@@ -91,3 +91,26 @@ def test_the_frame_that_conditions_the_next_clip_is_corrected(render):
             assert gap < delta_e(mean_lab(previous), mean_lab(anchor)) / 3
         else:
             np.testing.assert_array_equal(start, previous)
+
+
+@pytest.mark.parametrize(
+    ("args", "job", "key"),
+    [
+        (("assemble.color_match=magic",), {}, "assemble.color_match"),
+        (("assemble.color_strength=2",), {}, "assemble.color_strength"),
+        (("assemble.color_reference=last",), {}, "assemble.color_reference"),
+        (("interpolate=flow", "interpolate.factor=3"), {}, "interpolate.factor"),
+        (("video.drift.color=0.9",), {}, "video.drift.color"),
+        (
+            ("assemble.overlap_frames=8",),
+            {"transition": "continue", "shots": [{"prompt": "a", "frames": 4}] * 2},
+            "assemble.overlap_frames",
+        ),
+    ],
+)
+def test_bad_quality_options_fail_in_one_line(cli: Cli, args, job, key):
+    result = cli("preset=draft", "video.frames=17", *args, job=tiny_job(**job))
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {key}:"), result.stderr
+    assert not (result.run_dir / "run.json").exists()
