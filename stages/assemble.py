@@ -20,9 +20,6 @@ from orchestrator.stage import NodeContext
 from stages import color
 from stages.metrics import SeamMeter, delta_e, mean_lab
 
-# A segment's correction is fitted on its last few frames, where its drift is largest.
-FIT_FRAMES = 4
-
 Tagged = tuple[np.ndarray, int, bool]
 
 
@@ -45,6 +42,15 @@ def drift_anchor(timeline: Timeline, segment: SegmentPlan) -> int:
     return (
         segment.end_keyframe if segment.end_keyframe is not None else chain_root(timeline, segment)
     )
+
+
+def fit_frame(timeline: Timeline, segment: SegmentPlan) -> int:
+    """The clip frame a segment's correction is fitted on: the one the next clip starts from,
+    where the two must agree, else its last kept frame."""
+    following = timeline.segments[segment.number + 1 : segment.number + 2]
+    if following and following[0].start_segment == segment.number:
+        return following[0].start_frame
+    return segment.keep - 1
 
 
 def joins(timeline: Timeline, number: int) -> bool:
@@ -183,27 +189,29 @@ class Assembler:
         """A clip's frames that reach the output, corrected.
 
         Every clip starts from a frame already matched to its anchor (a keyframe, or a chained
-        start frame corrected before the model saw it), so the correction fitted on the clip's
-        end ramps in from nothing at its first frame: it never jumps at a seam."""
+        start frame corrected before the model saw it). The correction is fitted once, on the
+        frame the next clip starts from (else the last), and ramps in from nothing at the first
+        frame to full there, so the two clips meet on the same corrected frame: no jump."""
         drop = set(segment.drop)
-        transform = self._fit(clip, segment, timeline, keyframes)
-        last = max(segment.keep - 1, 1)
+        at = fit_frame(timeline, segment)
+        transform = self._fit(clip, segment, at, timeline, keyframes)
         for i, frame in enumerate(media.read_frames(clip, 0, segment.keep)):
             if i not in drop:
-                yield transform.toward(self.color_strength * i / last).apply(frame)
+                yield transform.toward(self.color_strength * i / max(at, 1)).apply(frame)
 
     def _fit(
         self,
         clip: Path,
         segment: SegmentPlan,
+        at: int,
         timeline: Timeline,
         keyframes: Mapping[int, np.ndarray],
     ) -> color.Transform:
-        if not self.corrects:
+        if not self.corrects or segment.end_keyframe is not None:
+            # A clip that ends on a keyframe is landed on it by the model: nothing to correct.
             return color.Transform.identity()
         method = self.color_match
-        tail = media.read_frames(clip, max(0, segment.keep - FIT_FRAMES), segment.keep)
-        source = color.stats_of(list(tail), method)
+        source = color.stats_of(media.read_frame(clip, at), method)
         reference = color.stats_of(keyframes[self.anchor(timeline, segment)], method)
         return color.fit(method, source, reference)
 

@@ -111,14 +111,14 @@ class FlowInterpolator:
             # picture is hidden in one frame, that frame's sample belongs to something else.
             weight_a = (1 - t) * self._arrives(to_a + t * _warp(ab, to_a, gx, gy))
             weight_b = t * self._arrives(to_b + (1 - t) * _warp(ba, to_b, gx, gy))
-            mixed = (weight_a[..., None] * warped_a + weight_b[..., None] * warped_b) / (
-                weight_a + weight_b
-            )[..., None]
+            share = (weight_b / (weight_a + weight_b))[..., None]
+            mixed = warped_a + share * (warped_b - warped_a)
             yield np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
 
     def _arrives(self, miss: np.ndarray) -> np.ndarray:
         """1 for a sample whose trajectory lands on the pixel, toward 0 as it misses."""
-        return 1.0 / (1.0 + np.square(miss).sum(axis=-1) / self.occlusion**2) + 1e-3
+        squared = np.einsum("ijk,ijk->ij", miss, miss)
+        return 1 / (1 + squared * np.float32(1 / self.occlusion**2)) + np.float32(1e-3)
 
     def _flow_engine(self) -> cv2.DISOpticalFlow:
         if self._dis is None:
