@@ -267,12 +267,12 @@ def _summary(metrics: dict[str, Any]) -> dict[str, str]:
     if "seam_jump_max" in metrics:
         lines["seams"] = (
             f"{len(metrics['seams'])} joins, jump ratio mean {metrics['seam_jump_mean']:.2f} "
-            f"max {metrics['seam_jump_max']:.2f} (1 = as smooth as the footage)"
+            f"max {metrics['seam_jump_max']:.2f} (1: moves like the footage)"
         )
     if "drift_end" in metrics:
         lines["colour drift"] = (
-            f"end dE {metrics['drift_end']:.2f}, max dE {metrics['drift_max']:.2f} "
-            "(vs anchor keyframe; under 2 is hard to see)"
+            f"end dE {metrics['drift_end']:.2f}, max {metrics['drift_max']:.2f} "
+            "vs the anchor keyframe (under 2: hard to see)"
         )
     if metrics.get("loop_seam") is not None:
         lines["loop seam"] = f"jump ratio {metrics['loop_seam']:.2f}"

@@ -87,6 +87,9 @@ def test_every_transition_and_loop_renders_the_planned_frames(cli: Cli, transiti
     assert media.probe_video(result.run_dir / "final.mp4").frames == run["frames"]
     frames = list(media.read_frames(_assembled(run)))
     assert len(frames) == run["frames"]
+    metrics = next(n for n in run["nodes"] if n["id"] == "assemble")["metrics"]
+    assert len(metrics["drift"]) == sum(n["stage"] == "segment" for n in run["nodes"])
+    assert (metrics.get("loop_seam") is not None) == (loop != "none")
     if loop == "pingpong":
         np.testing.assert_array_equal(frames[1], frames[-1])
         np.testing.assert_array_equal(frames[forward - 2], frames[forward])
