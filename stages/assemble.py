@@ -104,10 +104,11 @@ class Assembler:
         }
 
     def anchor(self, timeline: Timeline, segment: SegmentPlan) -> int:
-        """The keyframe whose colours `segment` is corrected toward."""
-        if segment.end_keyframe is None and self.color_reference == "first_keyframe":
+        """The keyframe whose colours `segment` is corrected toward. Not the keyframe it may end
+        on: its start frame, which is corrected too, still looks like where its chain began."""
+        if self.color_reference == "first_keyframe":
             return chain_root(timeline, timeline.segments[0])
-        return drift_anchor(timeline, segment)
+        return chain_root(timeline, segment)
 
     def correct_start(self, frame: np.ndarray, anchor: np.ndarray) -> np.ndarray:
         """The frame that conditions the next clip, matched to the anchor so drift cannot

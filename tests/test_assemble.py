@@ -63,3 +63,16 @@ def test_cosine_weights_ease_in_and_out():
     assert 0 < w[0] < 0.05 and 0.95 < w[-1] < 1
     np.testing.assert_allclose(w + w[::-1], 1)
     np.testing.assert_allclose(crossfade_weights(3, "linear"), [0.25, 0.5, 0.75])
+
+
+def test_colour_anchor_is_where_the_chain_began(make_config):
+    shots = [{"prompt": "a", "frames": 30}, {"prompt": "b", "frames": 30}]
+    cfg = make_config(job=tiny_job(transition="morph", shots=shots))
+    timeline = plan_job(cfg, DraftVideo(frames=17))
+    landing = next(s for s in timeline.segments if s.end_keyframe == 1)
+    assert landing.start_segment is not None and landing.shot == 0
+    assert Assembler(color_match="mkl").anchor(timeline, landing) == 0
+    by_first = Assembler(color_match="mkl", color_reference="first_keyframe")
+    assert all(by_first.anchor(timeline, s) == 0 for s in timeline.segments)
+    second_shot = next(s for s in timeline.segments if s.shot == 1)
+    assert Assembler(color_match="mkl").anchor(timeline, second_shot) == 1
