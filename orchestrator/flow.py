@@ -1,7 +1,8 @@
 """Timeline -> node graph: which node feeds which, and how each node reads its inputs.
 
 Backends come from the config (`_target_`); this module only wires them: keyframes feed
-segments, segments chain or stand alone per the transition, then assemble, audio and mux.
+segments, segments chain or stand alone per the transition, then assemble, [interpolate],
+audio and mux.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,8 @@ class Stages:
     assemble: Any
     mux: Any
     contact_sheet: Any
-    lipsync: Any
+    lipsync: Any = None
+    interpolate: Any = None
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> Stages:
@@ -52,6 +55,7 @@ class Stages:
             mux=_build(cfg.mux),
             contact_sheet=_build(cfg.contact_sheet),
             lipsync=_build(cfg.lipsync),
+            interpolate=_build(cfg.interpolate),
         )
 
     def params(self, group: str) -> dict[str, Any]:
@@ -64,8 +68,24 @@ class Stages:
         return values
 
     def backends(self) -> list[Any]:
-        backends = (self.keyframes, self.video, self.audio, self.mux, self.lipsync)
+        backends = (
+            self.keyframes,
+            self.video,
+            self.audio,
+            self.assemble,
+            self.lipsync,
+            self.interpolate,
+            self.mux,
+        )
         return [b for b in backends if b is not None]
+
+
+def output_timing(timeline: Timeline, stages: Stages) -> tuple[int, Fraction]:
+    """Frames and rate of the final video: the assembled ones, or the interpolated ones."""
+    if stages.interpolate is None or timeline.mode != "video":
+        return timeline.frames, timeline.fps
+    frames = stages.interpolate.output_frames(timeline.frames, timeline.loop != "none")
+    return frames, timeline.fps * stages.interpolate.factor
 
 
 def _build(section: DictConfig) -> Any:
@@ -97,6 +117,8 @@ def build_graph(timeline: Timeline, stages: Stages) -> Graph:
         video = "assemble"
         if stages.lipsync is not None and stages.lipsync.wants(timeline):
             video = _add_lipsync(graph, timeline, stages, video)
+        if stages.interpolate is not None:
+            video = graph.add(_interpolate_node(timeline, stages, video)).id
         if stages.audio is not None:
             graph.add(_audio_node(timeline, stages))
         graph.add(_mux_node(timeline, stages, video))
@@ -166,10 +188,18 @@ def _segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> N
         "start_frame": segment.start_frame,
         "ends_on_keyframe": end_id is not None,
     }
+    anchor_id = None
+    if segment.start_segment is not None and stages.assemble.corrects:
+        anchor_id = keyframe_id(stages.assemble.anchor(timeline, segment))
+        deps = tuple(dict.fromkeys((*deps, anchor_id)))
+        params["color"] = stages.assemble.color_params()
 
     def run(ctx: NodeContext) -> None:
         if segment.start_segment is not None:
             start = media.read_frame(ctx.inputs[start_id] / CLIP_FILE, segment.start_frame)
+            if anchor_id is not None:
+                anchor = _keyframe_array(ctx.inputs[anchor_id])
+                start = stages.assemble.correct_start(start, anchor)
         else:
             start = _keyframe_array(ctx.inputs[start_id])
         end = _keyframe_array(ctx.inputs[end_id]) if end_id else None
@@ -218,11 +248,13 @@ def _assemble_node(timeline: Timeline, stages: Stages) -> Node:
         "overlap": timeline.overlap,
         "fps": str(timeline.fps),
     }
-    deps = tuple(s.id for s in timeline.segments)
+    keyframes = {k: keyframe_id(k) for k in timeline.keyframes}
+    deps = (*(s.id for s in timeline.segments), *keyframes.values())
 
     def run(ctx: NodeContext) -> None:
         clips = [ctx.inputs[s.id] / CLIP_FILE for s in timeline.segments]
-        stages.assemble.run(clips, timeline, ctx.out_dir / VIDEO_FILE, ctx)
+        images = {k: ctx.inputs[node] / KEYFRAME_FILE for k, node in keyframes.items()}
+        stages.assemble.run(clips, timeline, ctx.out_dir / VIDEO_FILE, ctx, images)
 
     return Node(
         id="assemble",
@@ -306,6 +338,29 @@ def _lipsync_node(shot: ShotPlan, timeline: Timeline, stages: Stages, source: st
         deps=(source,),
         files={"speech": shot.speech} if shot.speech else {"vocals": timeline.vocals},
         group=backend.model_group,
+    )
+
+
+def _interpolate_node(timeline: Timeline, stages: Stages, source: str) -> Node:
+    frames, fps = output_timing(timeline, stages)
+    params = {
+        "interpolate": stages.params("interpolate"),
+        "loop": timeline.loop != "none",
+        "frames": frames,
+        "fps": str(fps),
+    }
+
+    def run(ctx: NodeContext) -> None:
+        video = ctx.inputs[source] / VIDEO_FILE
+        stages.interpolate.run(video, timeline.loop != "none", ctx.out_dir / VIDEO_FILE, ctx)
+
+    return Node(
+        id="interpolate",
+        stage="interpolate",
+        run=run,
+        params=params,
+        version=stages.interpolate.version,
+        deps=(source,),
     )
 
 

@@ -171,6 +171,12 @@ def plan_job(cfg: DictConfig, video: VideoBackend | None) -> Timeline:
                 )
     if loop == "pingpong" and (vocals or any(shot.speech for shot in shots)):
         raise UserError("job.loop", "pingpong would play speech backwards; use none or closure")
+    if transition == "continue" and len(shots) > 1 and overlap > shots[0].frames:
+        raise UserError(
+            "assemble.overlap_frames",
+            f"{overlap} shared frames need a first shot of at least {overlap} frames to "
+            f"crossfade from with transition=continue; job.shots[0] has {shots[0].frames}",
+        )
     segments = _segments(shots, transition, loop, overlap, video.clip_frames, cfg.seed)
     keyframes = sorted(
         {s.start_keyframe for s in segments if s.start_keyframe is not None}

@@ -13,7 +13,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from orchestrator.errors import UserError
-from orchestrator.flow import CONTACT_SHEET_FILE, KEYFRAME_FILE, Stages, build_graph, keyframe_id
+from orchestrator.flow import (
+    CONTACT_SHEET_FILE,
+    KEYFRAME_FILE,
+    Stages,
+    build_graph,
+    keyframe_id,
+    output_timing,
+)
 from orchestrator.graph import Graph
 from orchestrator.plan import Timeline, plan_job
 from orchestrator.progress import NodeRecord, Reporter
@@ -67,17 +74,26 @@ def execute(cfg: DictConfig, run_dir: Path, reporter: Reporter) -> dict[str, Any
         publish(run_dir, timeline, graph, stages, store, records)
         raise
     output = publish(run_dir, timeline, graph, stages, store, records)
-    reporter.summary(records, str(output), _headline(timeline))
+    reporter.summary(records, str(output), _headline(timeline, stages) | _node_lines(records))
     return json.loads((run_dir / RUN_JSON).read_text())
 
 
-def _headline(timeline: Timeline) -> dict[str, str]:
+def _headline(timeline: Timeline, stages: Stages) -> dict[str, str]:
     if timeline.mode == "stills":
         return {"keyframes": str(len(timeline.keyframes))}
+    frames, fps = output_timing(timeline, stages)
     return {
-        "video": f"{timeline.frames} frames @ {float(timeline.fps):g} fps "
-        f"({timeline.duration:.2f} s, {timeline.width}x{timeline.height})"
+        "video": f"{frames} frames @ {float(fps):g} fps "
+        f"({float(frames / fps):.2f} s, {timeline.width}x{timeline.height})"
     }
+
+
+def _node_lines(records: list[NodeRecord]) -> dict[str, str]:
+    """Summary lines a node reported in its metrics (seams, drift, ...)."""
+    lines: dict[str, str] = {}
+    for record in records:
+        lines.update(record.metrics.get("summary", {}))
+    return lines
 
 
 def publish(
@@ -108,11 +124,12 @@ def publish(
     if source[0] in done:
         node = graph[source[0]]
         _place(store.entry(node.stage, node.key) / source[1], output)
+    frames, fps = output_timing(timeline, stages)
     summary: dict[str, Any] = {
         "mode": timeline.mode,
-        "frames": timeline.frames if timeline.mode == "video" else 0,
-        "fps": float(timeline.fps),
-        "duration": timeline.duration if timeline.mode == "video" else 0.0,
+        "frames": frames if timeline.mode == "video" else 0,
+        "fps": float(fps),
+        "duration": float(frames / fps) if timeline.mode == "video" else 0.0,
         "width": timeline.width,
         "height": timeline.height,
         "shots": [

@@ -1,19 +1,26 @@
-"""Assemble segments into one video: trim, drop or crossfade the frames chained clips share,
-then add the way back for a ping-pong loop. Frames stream; memory does not grow with length."""
+"""Assemble segments into one video: correct colour drift, trim, drop or crossfade the frames
+chained clips share, then add the way back for a ping-pong loop, measuring seams and drift on
+the way. Frames stream; memory does not grow with length."""
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import chain, islice
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from orchestrator import media
+from orchestrator.errors import UserError
 from orchestrator.plan import SegmentPlan, Timeline
 from orchestrator.stage import NodeContext
+from stages import color
+from stages.metrics import SeamMeter, delta_e, mean_lab
+
+Tagged = tuple[np.ndarray, int, bool]
 
 
 def crossfade_weights(n: int, kind: str) -> np.ndarray:
@@ -22,21 +29,109 @@ def crossfade_weights(n: int, kind: str) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(math.pi * u) if kind == "cosine" else u
 
 
+def chain_root(timeline: Timeline, segment: SegmentPlan) -> int:
+    """The keyframe the chain of clips leading to `segment` started from."""
+    while segment.start_segment is not None:
+        segment = timeline.segments[segment.start_segment]
+    assert segment.start_keyframe is not None
+    return segment.start_keyframe
+
+
+def drift_anchor(timeline: Timeline, segment: SegmentPlan) -> int:
+    """The keyframe a segment's colours should match: the one it ends on, else its chain's."""
+    return (
+        segment.end_keyframe if segment.end_keyframe is not None else chain_root(timeline, segment)
+    )
+
+
+def fit_frame(timeline: Timeline, segment: SegmentPlan) -> int:
+    """The clip frame a segment's correction is fitted on: the one the next clip starts from,
+    where the two must agree, else its last kept frame."""
+    following = timeline.segments[segment.number + 1 : segment.number + 2]
+    if following and following[0].start_segment == segment.number:
+        return following[0].start_frame
+    return segment.keep - 1
+
+
+def joins(timeline: Timeline, number: int) -> bool:
+    """Whether segment `number` continues the picture of the one before (not a cut)."""
+    segment = timeline.segments[number]
+    if segment.start_segment is not None:
+        return True
+    previous = timeline.segments[number - 1]
+    return previous.end_keyframe is not None and previous.end_keyframe == segment.start_keyframe
+
+
 class Assembler:
-    version = "1"
+    version = "2"
     model_group = None
 
-    def __init__(self, overlap_frames: int = 0, crossfade: str = "cosine") -> None:
+    def __init__(
+        self,
+        overlap_frames: int = 0,
+        crossfade: str = "cosine",
+        color_match: str = "none",
+        color_strength: float = 1.0,
+        color_reference: str = "shot_keyframe",
+    ) -> None:
         self.overlap_frames = overlap_frames
         self.crossfade = crossfade
+        self.color_match = color_match
+        self.color_strength = color_strength
+        self.color_reference = color_reference
 
     def validate(self, timeline: Timeline) -> None:
-        return None
+        if self.color_match not in color.METHODS:
+            raise UserError("assemble.color_match", f"unknown value {self.color_match!r}; "
+                            f"expected one of {', '.join(color.METHODS)}")  # fmt: skip
+        if self.color_reference not in color.REFERENCES:
+            raise UserError("assemble.color_reference", f"unknown value {self.color_reference!r}; "
+                            f"expected one of {', '.join(color.REFERENCES)}")  # fmt: skip
+        if not 0.0 <= self.color_strength <= 1.0:
+            raise UserError(
+                "assemble.color_strength", f"must be between 0 and 1, got {self.color_strength}"
+            )
 
-    def run(self, clips: Sequence[Path], timeline: Timeline, out: Path, ctx: NodeContext) -> None:
+    @property
+    def corrects(self) -> bool:
+        return self.color_match != "none" and self.color_strength > 0
+
+    def color_params(self) -> dict[str, Any]:
+        return {
+            "method": self.color_match,
+            "strength": self.color_strength,
+            "reference": self.color_reference,
+        }
+
+    def anchor(self, timeline: Timeline, segment: SegmentPlan) -> int:
+        """The keyframe whose colours `segment` is corrected toward. Not the keyframe it may end
+        on: its start frame, which is corrected too, still looks like where its chain began."""
+        if self.color_reference == "first_keyframe":
+            return chain_root(timeline, timeline.segments[0])
+        return chain_root(timeline, segment)
+
+    def correct_start(self, frame: np.ndarray, anchor: np.ndarray) -> np.ndarray:
+        """The frame that conditions the next clip, matched to the anchor so drift cannot
+        compound from clip to clip."""
+        if not self.corrects:
+            return frame
+        method = self.color_match
+        transform = color.fit(method, color.stats_of(frame, method), color.stats_of(anchor, method))
+        return transform.toward(self.color_strength).apply(frame)
+
+    def run(
+        self,
+        clips: Sequence[Path],
+        timeline: Timeline,
+        out: Path,
+        ctx: NodeContext,
+        keyframes: Mapping[int, Path],
+    ) -> None:
         total = timeline.frames
         progress = lambda n: ctx.steps(n, total)  # noqa: E731
-        forward = self.frames(clips, timeline)
+        images = {k: np.asarray(media.load_image(path)) for k, path in keyframes.items()}
+        meter = SeamMeter(len(timeline.segments))
+        forward = _measured(self.frames(clips, timeline, images), meter)
         if timeline.loop == "pingpong" and timeline.frames != timeline.forward_frames:
             there = out.with_name(".forward.mkv")
             media.write_video(there, forward, fps=timeline.fps, codec=media.LOSSLESS)
@@ -52,36 +147,134 @@ class Assembler:
             )
         if written != total:
             raise ValueError(f"assembled {written} frames, the plan says {total}")
+        ctx.metrics.update(self._metrics(meter, timeline, images))
         ctx.metrics["frames"] = written
 
-    def frames(self, clips: Sequence[Path], timeline: Timeline) -> Iterator[np.ndarray]:
-        """The forward video: each clip's kept frames, shared frames crossfaded or dropped."""
+    def frames(
+        self, clips: Sequence[Path], timeline: Timeline, keyframes: Mapping[int, np.ndarray]
+    ) -> Iterator[Tagged]:
+        """The forward video, each frame tagged with its segment and whether it is a crossfade:
+        each clip's kept frames, colour-corrected, shared frames crossfaded or dropped."""
         overlap = timeline.overlap
         weights = crossfade_weights(overlap, timeline.crossfade)
         segments = timeline.segments
-        tail: deque[np.ndarray] = deque()
+        # Frames not yet emitted: the next chained clip's head crossfades over them. They are
+        # the last `overlap` frames of the video so far, even when the clip before contributed
+        # fewer than that, so they always line up in time with the head.
+        pending: deque[Tagged] = deque()
         for k, (clip, segment) in enumerate(zip(clips, segments, strict=True)):
             following = segments[k + 1] if k + 1 < len(segments) else None
             hold = overlap if following is not None and following.head > 0 else 0
-            previous_tail = list(tail)
-            tail = deque()
-            for i, frame in enumerate(_kept(clip, segment)):
+            for i, frame in enumerate(self._kept(clip, segment, timeline, keyframes)):
                 if i < segment.head:
                     if overlap:
                         w = weights[i]
-                        mixed = (1 - w) * previous_tail[i].astype(np.float32) + w * frame
-                        yield np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+                        before = pending[i][0].astype(np.float32)
+                        mixed = np.clip((1 - w) * before + w * frame + 0.5, 0, 255)
+                        pending[i] = (mixed.astype(np.uint8), k, False)
                     continue
-                if hold:
-                    tail.append(frame)
-                    if len(tail) > hold:
-                        yield tail.popleft()
-                else:
-                    yield frame
+                pending.append((frame, k, True))
+                while len(pending) > hold:
+                    yield pending.popleft()
+            while len(pending) > hold:
+                yield pending.popleft()
+        yield from pending
+
+    def _kept(
+        self,
+        clip: Path,
+        segment: SegmentPlan,
+        timeline: Timeline,
+        keyframes: Mapping[int, np.ndarray],
+    ) -> Iterator[np.ndarray]:
+        """A clip's frames that reach the output, corrected.
+
+        Every clip starts from a frame already matched to its anchor (a keyframe, or a chained
+        start frame corrected before the model saw it). The correction is fitted once, on the
+        frame the next clip starts from (else the last), and ramps in from nothing at the first
+        frame to full there, so the two clips meet on the same corrected frame: no jump."""
+        drop = set(segment.drop)
+        at = fit_frame(timeline, segment)
+        transform = self._fit(clip, segment, at, timeline, keyframes)
+        for i, frame in enumerate(media.read_frames(clip, 0, segment.keep)):
+            if i not in drop:
+                yield transform.toward(self.color_strength * i / max(at, 1)).apply(frame)
+
+    def _fit(
+        self,
+        clip: Path,
+        segment: SegmentPlan,
+        at: int,
+        timeline: Timeline,
+        keyframes: Mapping[int, np.ndarray],
+    ) -> color.Transform:
+        if not self.corrects or segment.end_keyframe is not None:
+            # A clip that ends on a keyframe is landed on it by the model: nothing to correct.
+            return color.Transform.identity()
+        method = self.color_match
+        source = color.stats_of(media.read_frame(clip, at), method)
+        reference = color.stats_of(keyframes[self.anchor(timeline, segment)], method)
+        return color.fit(method, source, reference)
+
+    def _metrics(
+        self, meter: SeamMeter, timeline: Timeline, keyframes: Mapping[int, np.ndarray]
+    ) -> dict[str, Any]:
+        last = meter.finish()
+        segments = timeline.segments
+        seams = []
+        for k in range(1, len(segments)):
+            if k in meter.seams and joins(timeline, k):
+                frame, jump = meter.seam_ratio(k)
+                seams.append({"segment": segments[k].id, "frame": frame, "jump": jump})
+        anchors = {k: mean_lab(image) for k, image in keyframes.items()}
+        drift = [
+            {
+                "segment": s.id,
+                "anchor": drift_anchor(timeline, s),
+                "delta_e": round(
+                    delta_e(meter.end_lab[s.number], anchors[drift_anchor(timeline, s)]), 3
+                ),
+            }
+            for s in segments
+            if s.number in meter.end_lab
+        ]
+        metrics: dict[str, Any] = {"seams": seams, "drift": drift}
+        jumps = [s["jump"] for s in seams if s["jump"] is not None]
+        if jumps:
+            metrics["seam_jump_mean"] = round(float(np.mean(jumps)), 3)
+            metrics["seam_jump_max"] = round(max(jumps), 3)
+        if drift:
+            metrics["drift_end"] = drift[-1]["delta_e"]
+            metrics["drift_max"] = max(d["delta_e"] for d in drift)
+        if timeline.loop != "none" and last is not None and meter.first is not None:
+            if timeline.loop == "pingpong" and meter.second is not None:
+                loop = meter.loop_ratio(meter.second, meter.first, (0, 0))
+            else:
+                loop = meter.loop_ratio(last, meter.first, (len(segments) - 1, 0))
+            metrics["loop_seam"] = loop
+        metrics["summary"] = _summary(metrics)
+        return metrics
 
 
-def _kept(clip: Path, segment: SegmentPlan) -> Iterator[np.ndarray]:
-    drop = set(segment.drop)
-    for i, frame in enumerate(media.read_frames(clip, 0, segment.keep)):
-        if i not in drop:
-            yield frame
+def _measured(frames: Iterator[Tagged], meter: SeamMeter) -> Iterator[np.ndarray]:
+    for frame, label, pure in frames:
+        meter.add(frame, label, pure)
+        yield frame
+
+
+def _summary(metrics: dict[str, Any]) -> dict[str, str]:
+    """Lines for the run summary."""
+    lines = {}
+    if "seam_jump_max" in metrics:
+        lines["seams"] = (
+            f"{len(metrics['seams'])} joins, jump ratio mean {metrics['seam_jump_mean']:.2f} "
+            f"max {metrics['seam_jump_max']:.2f} (1: moves like the footage)"
+        )
+    if "drift_end" in metrics:
+        lines["colour drift"] = (
+            f"end dE {metrics['drift_end']:.2f}, max {metrics['drift_max']:.2f} "
+            "vs the anchor keyframe (under 2: hard to see)"
+        )
+    if metrics.get("loop_seam") is not None:
+        lines["loop seam"] = f"jump ratio {metrics['loop_seam']:.2f}"
+    return lines

@@ -62,14 +62,16 @@ class Muxer:
             codec = media.prores(self.prores_profile)
         else:
             codec = media.h264(self.crf, self.preset)
+        # The video's own rate and length: interpolation may have changed both.
+        info = media.probe_video(video)
         written = media.write_video(
             ctx.out_dir / self.filename,
             media.read_frames(video),
-            fps=timeline.fps,
+            fps=info.fps,
             codec=codec,
             audio=audio,
             metadata={METADATA_KEY: json.dumps({"renga": metadata}, sort_keys=True)},
-            progress=lambda n: ctx.steps(n, timeline.frames),
+            progress=lambda n: ctx.steps(n, info.frames),
         )
         ctx.metrics["frames"] = written
 

@@ -78,13 +78,18 @@ def test_changing_one_prompt_reruns_only_what_depends_on_it(cli: Cli):
 def test_every_transition_and_loop_renders_the_planned_frames(cli: Cli, transition, loop):
     job = tiny_job(transition=transition, loop=loop)
     job["shots"][0]["seconds"] = 1.5  # two clips in the first shot: chaining inside a shot
-    result = ok(cli(*FAST, "assemble.overlap_frames=2", job=job))
+    # With drift and its correction on, so every mode exercises the corrected chaining too.
+    correct = ("assemble.color_match=reinhard_lab", "video.drift.color=0.05")
+    result = ok(cli(*FAST, "assemble.overlap_frames=2", *correct, job=job))
     run = cli.run_json(result)
     forward = 24 + 16
     assert run["frames"] == (2 * forward - 2 if loop == "pingpong" else forward)
     assert media.probe_video(result.run_dir / "final.mp4").frames == run["frames"]
     frames = list(media.read_frames(_assembled(run)))
     assert len(frames) == run["frames"]
+    metrics = next(n for n in run["nodes"] if n["id"] == "assemble")["metrics"]
+    assert len(metrics["drift"]) == sum(n["stage"] == "segment" for n in run["nodes"])
+    assert (metrics.get("loop_seam") is not None) == (loop != "none")
     if loop == "pingpong":
         np.testing.assert_array_equal(frames[1], frames[-1])
         np.testing.assert_array_equal(frames[forward - 2], frames[forward])

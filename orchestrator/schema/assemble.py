@@ -10,6 +10,9 @@ class AssembleConfig:
     _target_: str = "stages.assemble.Assembler"
     overlap_frames: int = 0
     crossfade: str = "cosine"
+    color_match: str = "none"
+    color_strength: float = 1.0
+    color_reference: str = "shot_keyframe"
 
 
 @dataclass

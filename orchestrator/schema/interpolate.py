@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from orchestrator.schema.common import NoStageConfig
 
 GROUP = "interpolate"
-SCHEMAS = {"none": NoStageConfig}
+
+
+@dataclass
+class FlowInterpolateConfig:
+    _target_: str = "stages.interpolate.FlowInterpolator"
+    factor: int = 2
+    preset: str = "fast"
+    occlusion: float = 2.0
+
+
+SCHEMAS = {"none": NoStageConfig, "flow": FlowInterpolateConfig}

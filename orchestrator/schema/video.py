@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 GROUP = "video"
+
+
+@dataclass
+class DriftConfig:
+    """Synthetic drift per clip, as fractions: a warm colour cast, a brightness creep, and a
+    jump of the picture right after the start frame (0 = off)."""
+
+    color: float = 0.0
+    brightness: float = 0.0
+    jump: float = 0.0
 
 
 @dataclass
@@ -15,6 +25,7 @@ class DraftVideoConfig:
     size_multiple: int = 16
     zoom: float = 0.08
     pan: float = 0.05
+    drift: DriftConfig = field(default_factory=DriftConfig)
 
 
 SCHEMAS = {"draft": DraftVideoConfig}

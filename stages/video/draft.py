@@ -1,7 +1,9 @@
 """Ken-Burns motion: slow zoom and pan from the start frame, easing onto the end frame if given.
 
 The first frame is the start frame exactly, so chained segments continue for real, and every
-transition and loop mode can be checked on a CPU before spending GPU hours.
+transition and loop mode can be checked on a CPU before spending GPU hours. Optional synthetic
+drift (`drift.color`, `drift.brightness`, `drift.jump`) reproduces what chained Wan segments do
+to colour and seams, so corrections can be measured without a GPU.
 """
 
 from __future__ import annotations
@@ -12,12 +14,17 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
+from orchestrator.errors import UserError
 from orchestrator.plan import Timeline
 from orchestrator.stage import NodeContext, SegmentRequest
 
+# A warm cast: red up, blue down, the direction long chained renders tend to yellow in.
+WARM = np.array([1.0, 0.25, -1.0], np.float32)
+DRIFT_KEYS = ("color", "brightness", "jump")
+
 
 class DraftVideo:
-    version = "1"
+    version = "2"
     model_group = None
     supports_last_image = True
 
@@ -28,15 +35,21 @@ class DraftVideo:
         size_multiple: int = 16,
         zoom: float = 0.08,
         pan: float = 0.05,
+        drift: dict[str, float] | None = None,
     ) -> None:
         self.clip_frames = frames
         self.fps = fps
         self.size_multiple = size_multiple
         self.zoom = zoom
         self.pan = pan
+        self.drift = {key: float((drift or {}).get(key, 0.0)) for key in DRIFT_KEYS}
 
     def validate(self, timeline: Timeline) -> None:
-        return None
+        for key in DRIFT_KEYS:
+            if not 0.0 <= self.drift[key] <= 0.5:
+                raise UserError(
+                    f"video.drift.{key}", f"must be between 0 and 0.5, got {self.drift[key]}"
+                )
 
     def generate(
         self,
@@ -49,6 +62,10 @@ class DraftVideo:
         angle = rng.random() * 2 * math.pi
         direction = np.array([math.cos(angle), math.sin(angle)])
         n = request.num_frames
+        jump = self.drift["jump"] * np.array([math.sin(angle), -math.cos(angle)])
+        # Motion and drift advance at the same rate per frame in clips of any length, so a
+        # shortened last clip does not speed up; only the ease onto an end frame uses the clip.
+        per_frame = 1 / max(self.clip_frames - 1, 1)
         for t in range(n):
             u = t / (n - 1) if n > 1 else 1.0
             if t == 0:
@@ -56,22 +73,39 @@ class DraftVideo:
             elif end is not None and t == n - 1:
                 frame = end.copy()
             else:
-                frame = self._view(start, 1.0 + self.zoom * u, direction)
+                frame = self._view(start, 1.0 + self.zoom * t * per_frame, direction, jump)
+                ease = u * u * (3 - 2 * u) if end is not None else 0.0
                 if end is not None:
-                    ease = u * u * (3 - 2 * u)
                     arrive = self._view(end, 1.0 + self.zoom * (1 - u), -direction)
                     mixed = (1 - ease) * frame.astype(np.float32) + ease * arrive
                     frame = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+                frame = self._drifted(frame, t * per_frame * (1 - ease))
             ctx.steps(t + 1, n)
             yield frame
 
-    def _view(self, image: np.ndarray, scale: float, direction: np.ndarray) -> np.ndarray:
-        """The image seen through a window `scale` times smaller, shifted along `direction`."""
+    def _drifted(self, frame: np.ndarray, amount: float) -> np.ndarray:
+        """Colour cast and brightness creep grown to `amount` of one clip's worth. A chained
+        clip starts from a frame that already carries the last clip's drift, so it compounds."""
+        if amount <= 0 or not (self.drift["color"] or self.drift["brightness"]):
+            return frame
+        gain = (1 + self.drift["brightness"] * amount) * (1 + self.drift["color"] * amount * WARM)
+        return np.clip(frame * gain + 0.5, 0, 255).astype(np.uint8)
+
+    def _view(
+        self,
+        image: np.ndarray,
+        scale: float,
+        direction: np.ndarray,
+        shift: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The image seen through a window `scale` times smaller, shifted along `direction`
+        and then by `shift` (fractions of the frame: a synthetic seam jump)."""
         height, width = image.shape[:2]
         reach = min(1.0, self.pan / self.zoom) if self.zoom > 0 else 0.0
         slack = (1 - 1 / scale) / 2
-        cx = width / 2 + direction[0] * slack * reach * width
-        cy = height / 2 + direction[1] * slack * reach * height
+        offset = np.zeros(2) if shift is None else shift
+        cx = width / 2 + (direction[0] * slack * reach + offset[0]) * width
+        cy = height / 2 + (direction[1] * slack * reach + offset[1]) * height
         matrix = np.array(
             [[scale, 0, width / 2 - scale * cx], [0, scale, height / 2 - scale * cy]],
             dtype=np.float64,
