@@ -49,6 +49,7 @@ class DraftVideo:
         angle = rng.random() * 2 * math.pi
         direction = np.array([math.cos(angle), math.sin(angle)])
         n = request.num_frames
+        zoom = self.zoom * request.motion_scale
         for t in range(n):
             u = t / (n - 1) if n > 1 else 1.0
             if t == 0:
@@ -56,10 +57,10 @@ class DraftVideo:
             elif end is not None and t == n - 1:
                 frame = end.copy()
             else:
-                frame = self._view(start, 1.0 + self.zoom * u, direction)
+                frame = self._view(start, 1.0 + zoom * u, direction)
                 if end is not None:
                     ease = u * u * (3 - 2 * u)
-                    arrive = self._view(end, 1.0 + self.zoom * (1 - u), -direction)
+                    arrive = self._view(end, 1.0 + zoom * (1 - u), -direction)
                     mixed = (1 - ease) * frame.astype(np.float32) + ease * arrive
                     frame = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
             ctx.steps(t + 1, n)
