@@ -25,7 +25,7 @@ from orchestrator.stage import NodeContext
 from orchestrator.store import Store
 
 STAGE = "beats"
-VERSION = "1"
+VERSION = "2"
 FILE = "beats.json"
 TRACKERS = ("beats", "plp")
 RATE = 22050
@@ -35,6 +35,7 @@ HOP = 256
 DOUBLE_RATIO = 0.6
 MAX_TEMPO = 200.0
 ENVELOPE_CEILING_PERCENTILE = 95
+BACKTRACK_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,10 @@ def analyse(
     y = media.read_audio(path, rate=RATE, channels=1)[0]
     duration = len(y) / RATE
     oenv = librosa.onset.onset_strength(y=y, sr=RATE, hop_length=HOP, aggregate=np.median)
-    frames = _plp_beats(oenv, bpm) if tracker == "plp" else _tracked_beats(oenv, bpm)
+    frames = _tracked_beats(oenv, bpm)
+    if tracker == "plp":
+        frames = _plp_beats(oenv, _tempo(frames * HOP / RATE) or bpm or 120.0)
+    frames = _onset_starts(oenv, frames)
     times = librosa.frames_to_time(frames, sr=RATE, hop_length=HOP)
     return Analysis(
         tempo=_tempo(times),
@@ -156,15 +160,58 @@ def _tracked_beats(oenv: np.ndarray, bpm: float | None) -> np.ndarray:
     return np.asarray(frames, dtype=int)
 
 
-def _plp_beats(oenv: np.ndarray, bpm: float | None) -> np.ndarray:
-    """Peaks of the predominant local pulse: follows music whose tempo moves."""
+def _plp_beats(oenv: np.ndarray, tempo: float) -> np.ndarray:
+    """Peaks of the predominant local pulse, free to drift 30 % around the global tempo (so
+    the pulse follows music whose tempo moves without jumping an octave), at most one per
+    0.6 beat."""
     import librosa
 
-    lo, hi = (bpm / 1.5, bpm * 1.5) if bpm else (60.0, MAX_TEMPO)
     pulse = librosa.beat.plp(onset_envelope=oenv, sr=RATE, hop_length=HOP,
-                             tempo_min=lo, tempo_max=hi)  # fmt: skip
+                             tempo_min=tempo / 1.3, tempo_max=tempo * 1.3)  # fmt: skip
     peaks = np.flatnonzero(librosa.util.localmax(pulse))
-    return peaks[pulse[peaks] >= 0.5 * np.max(pulse, initial=0.0)]
+    gap = 0.6 * 60.0 / tempo * RATE / HOP
+    kept = _spaced(peaks, pulse, gap)
+    # The pulse is a sum of sinusoids whose peaks sit near, not on, the onsets: snap each to
+    # the strongest onset within a quarter beat.
+    reach = max(1, round(gap / 2.4))
+    snapped = np.array([max(0, p - reach) + int(np.argmax(oenv[max(0, p - reach) : p + reach + 1]))
+                        for p in kept], dtype=int)  # fmt: skip
+    return _trim(oenv, _spaced(snapped, oenv, 1.25 * gap))
+
+
+def _spaced(frames: np.ndarray, strength: np.ndarray, gap: float) -> np.ndarray:
+    """At most one frame per `gap`: of two closer ones the stronger stays."""
+    kept: list[int] = []
+    for frame in frames:
+        if kept and frame - kept[-1] < gap:
+            if strength[frame] > strength[kept[-1]]:
+                kept[-1] = int(frame)
+            continue
+        kept.append(int(frame))
+    return np.asarray(kept, dtype=int)
+
+
+def _trim(oenv: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Without the leading and trailing beats that fall on near-silence (the pulse goes on
+    before the music starts and after it ends)."""
+    if len(frames) == 0:
+        return frames
+    strength = np.array([_peak(oenv, f) for f in frames])
+    strong = np.flatnonzero(strength >= 0.3 * np.median(strength))
+    return frames[strong[0] : strong[-1] + 1] if len(strong) else frames[:0]
+
+
+def _onset_starts(oenv: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Each beat moved back from the onset envelope's peak to where its attack starts (the
+    preceding minimum, when it is within BACKTRACK_SECONDS): the peak trails the sound by
+    ~20 ms, half a frame at 24 fps."""
+    import librosa
+
+    if len(frames) == 0:
+        return frames
+    starts = librosa.onset.onset_backtrack(frames, oenv)
+    reach = round(BACKTRACK_SECONDS * RATE / HOP)
+    return np.where(frames - starts <= reach, starts, frames)
 
 
 def _offbeat_ratio(oenv: np.ndarray, frames: np.ndarray) -> float:

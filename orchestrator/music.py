@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from omegaconf import DictConfig
@@ -20,6 +20,9 @@ from omegaconf import DictConfig
 from orchestrator import beats
 from orchestrator.errors import UserError
 from orchestrator.store import Store
+
+if TYPE_CHECKING:
+    from orchestrator.plan import Timeline
 
 UNITS = ("bars", "beats")
 
@@ -192,7 +195,7 @@ def _cut(job: DictConfig, k: int, frames: int, at: float, energy: float) -> Cut:
     )  # fmt: skip
 
 
-def music_summary(timeline: Any) -> dict[str, Any]:
+def music_summary(timeline: Timeline) -> dict[str, Any]:
     """run.json's `music` entry: the window, the tempo and where every cut landed."""
     plan: MusicPlan | None = timeline.music
     if plan is None:

@@ -21,11 +21,12 @@ def synth_track(
     swing: float = 0.6,
     seed: int = 0,
     beats_per_bar: int = 4,
+    bpm_end: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mono float32 samples and the true beat times; beat 0 (at `offset`) is a downbeat."""
+    """Mono float32 samples and the true beat times; beat 0 (at `offset`) is a downbeat. With
+    `bpm_end` the tempo moves linearly from `bpm` to it over the song."""
     rng = np.random.default_rng(seed)
     y = np.zeros(int(seconds * RATE), np.float32)
-    beat = 60.0 / bpm
     t = np.arange(int(0.4 * RATE)) / RATE
     kick = np.sin(2 * np.pi * (50 + 100 * np.exp(-t * 30)) * t) * np.exp(-t * 12)
     snare = rng.standard_normal(len(t)) * np.exp(-t * 25) * 0.5
@@ -38,8 +39,14 @@ def synth_track(
             n = min(len(sound), len(y) - i)
             y[i : i + n] += sound[:n]
 
-    times = offset + np.arange(int((seconds - offset) / beat) + 1) * beat
+    times = [offset]
+    while True:
+        local = bpm + ((bpm_end or bpm) - bpm) * times[-1] / seconds
+        if times[-1] + 60.0 / local >= seconds:
+            break
+        times.append(times[-1] + 60.0 / local)
     for b, at in enumerate(times):
+        beat = times[b + 1] - at if b + 1 < len(times) else times[-1] - times[-2]
         position = b % beats_per_bar
         add(kick if position % 2 == 0 else snare, at)
         root = ROOTS[(b // beats_per_bar) % len(ROOTS)]
@@ -49,7 +56,7 @@ def synth_track(
             nt = np.arange(int(length * RATE)) / RATE
             note = 0.3 * np.sin(2 * np.pi * root * (2 if k else 1) * nt) * np.exp(-nt * 4)
             add(note, at + frac * beat)
-    return (y / np.abs(y).max() * 0.8).astype(np.float32), times
+    return (y / np.abs(y).max() * 0.8).astype(np.float32), np.array(times)
 
 
 def write_track(path: Path, bpm: float, seconds: float, **kwargs: float) -> np.ndarray:

@@ -58,6 +58,26 @@ def test_tempo_beats_and_downbeats_of_swung_songs(bpm, tracks, analyses):
     assert min(analysis.onset) >= 0 and max(analysis.onset) == 1.0
 
 
+def test_aac_in_mp4_is_analysed_like_the_wav(tracks, analyses, tmp_path):
+    path, truth = tracks[128]
+    mp4 = tmp_path / "song.mp4"
+    frames = (np.zeros((16, 16, 3), np.uint8) for _ in range(int(SECONDS * 2)))
+    media.write_video(mp4, frames, fps=Fraction(2), codec=media.h264(), audio=path)
+    analysis = beats.analyse(mp4, fps=Fraction(24))
+    assert abs(analysis.tempo - 128) / 128 < 0.02
+    found = np.array(analysis.beats)
+    assert np.max(np.min(np.abs(found[:, None] - truth[None, :]), axis=1)) < 0.05
+
+
+def test_plp_follows_a_song_whose_tempo_moves(tmp_path):
+    path = tmp_path / "ramp.wav"
+    truth = write_track(path, 100, SECONDS, bpm_end=130)
+    found = np.array(beats.analyse(path, tracker="plp").beats)
+    error = np.min(np.abs(found[:, None] - truth[None, :]), axis=1)
+    assert np.mean(error < 0.05) > 0.9
+    assert len(found) >= 0.9 * len(truth)
+
+
 @pytest.mark.parametrize("bpm", TEMPI)
 @pytest.mark.parametrize(("fps", "unit", "every"), [(16, "bars", 1), (24, "beats", 2)])
 def test_cuts_land_on_beats_and_frames_add_up(make_config, tracks, bpm, fps, unit, every):
