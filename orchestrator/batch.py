@@ -93,10 +93,12 @@ class BatchSummary(Callback):
         console = Console(stderr=True)
         table = Table(title=f"batch: {sweep_dir}", title_justify="left")
         for column in ("job", "status", "seconds", "output / error"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for job in summary["jobs"]:
             seconds = f"{job['seconds']:.1f}" if job["seconds"] is not None else "-"
-            detail = job["output"] if job["status"] == "ok" else job["error"]
+            detail = job["error"]
+            if job["status"] == "ok" and job["output"]:
+                detail = Path(job["output"]).name
             table.add_row(job["dir"], job["status"], seconds, detail or "")
         console.print(table)
         console.print(

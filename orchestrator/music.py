@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from orchestrator import beats
 from orchestrator.errors import UserError
+from orchestrator.schema.job import MusicConfig
 from orchestrator.store import Store
 
 if TYPE_CHECKING:
@@ -74,6 +75,17 @@ def plan_music(
         energy = _energy(analysis.onset[first + a : first + b], average)
         cuts.append(_cut(job, k, b - a, start + a / fps, energy))
     return MusicPlan(start, total, tuple(cuts), analysis, settings)
+
+
+def check_unused(music: DictConfig) -> None:
+    """Music settings on a job that is not a music video would be ignored: say so instead."""
+    given = OmegaConf.to_container(music, resolve=True)
+    defaults = OmegaConf.to_container(OmegaConf.structured(MusicConfig), resolve=True)
+    if given != defaults:
+        raise UserError(
+            "job.music.enabled",
+            "false, but job.music has settings; set job.music.enabled=true for a music video",
+        )
 
 
 def _check(job: DictConfig) -> None:

@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from orchestrator import media
 from orchestrator.errors import UserError
-from orchestrator.music import MusicPlan, plan_music
+from orchestrator.music import MusicPlan, check_unused, plan_music
 from orchestrator.stage import VideoBackend
 from orchestrator.store import Store
 
@@ -150,10 +150,11 @@ def plan_job(cfg: DictConfig, video: VideoBackend | None, store: Store | None = 
     soundtrack = _soundtrack(job.soundtrack)
 
     music = None
-    if job.music is not None:
+    if job.music.enabled:
         music = plan_music(job, soundtrack, fps, store)
         shots = _music_shots(music, job, cfg.seed)
     else:
+        check_unused(job.music)
         shots = _shots(job, cfg.seed, fps)
     window = {"soundtrack_start": music.start if music else 0.0, "music": music}
     if mode == "stills":

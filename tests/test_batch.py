@@ -48,7 +48,7 @@ def test_multirun_over_two_songs_renders_each_and_reports_a_failure(tmp_path: Pa
         write_track(song, 120, 6.0, seed=seed)
     missing = tmp_path / "songs" / "missing.wav"
     job = tiny_job(shots=[{"prompt": "neon dancer"}, {"prompt": "rainy street"}],
-                   music={"cut": {"every": 1}})  # fmt: skip
+                   music={"enabled": True, "cut": {"every": 1}})  # fmt: skip
     write_job(tmp_path / "jobs", job, name="song")
     sweep = tmp_path / "sweep"
     argv = [

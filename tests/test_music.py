@@ -39,7 +39,7 @@ def analyses(tracks) -> dict[int, beats.Analysis]:
 
 def music_job(soundtrack: Path, **music) -> dict:
     shots = [{"prompt": "neon dancer"}, {"prompt": "rainy street"}, {"prompt": "crowd"}]
-    return tiny_job(soundtrack=str(soundtrack), shots=shots, music=music)
+    return tiny_job(soundtrack=str(soundtrack), shots=shots, music={"enabled": True, **music})
 
 
 @pytest.mark.parametrize("bpm", TEMPI)
@@ -184,8 +184,14 @@ def test_bad_music_jobs_fail_at_plan_time(make_config, tracks, music, shots, key
     assert error.value.key == key
 
 
+def test_music_settings_on_an_ordinary_job_are_an_error(make_config):
+    with pytest.raises(UserError) as error:
+        plan_job(make_config(job=tiny_job(music={"cut": {"every": 2}})), DraftVideo())
+    assert error.value.key == "job.music.enabled"
+
+
 def test_a_music_video_needs_a_soundtrack(make_config):
-    job = tiny_job(shots=[{"prompt": "a"}], music={})
+    job = tiny_job(shots=[{"prompt": "a"}], music={"enabled": True})
     with pytest.raises(UserError) as error:
         plan_job(make_config(job=job), DraftVideo())
     assert error.value.key == "job.soundtrack"

@@ -56,6 +56,7 @@ class EnergyConfig:
 class MusicConfig:
     """A music video: shots cut on the soundtrack's beats instead of given lengths."""
 
+    enabled: bool = False
     start: float = 0.0
     max_seconds: float | None = None
     beats_per_bar: int = 4
@@ -80,5 +81,5 @@ class JobConfig:
     loop: str = "none"
     soundtrack: str | None = None
     shots: list[ShotConfig] = field(default_factory=list)
-    # null for an ordinary job; set, the shots' lengths come from the soundtrack's beats.
-    music: MusicConfig | None = None
+    # enabled: the shots' lengths come from the soundtrack's beats (`job=music_video`).
+    music: MusicConfig = field(default_factory=MusicConfig)
