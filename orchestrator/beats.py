@@ -79,13 +79,7 @@ def node(soundtrack: Path, settings: dict[str, Any]) -> Node:
     """The analysis as a graph node; its key is the store key it is published under."""
 
     def run(ctx: NodeContext) -> None:
-        result = analyse(
-            soundtrack,
-            tracker=settings["tracker"],
-            beats_per_bar=settings["beats_per_bar"],
-            fps=Fraction(settings["fps"]),
-            bpm=settings["bpm"],
-        )
+        result = _analyse_with(soundtrack, settings)
         (ctx.out_dir / FILE).write_text(json.dumps(result.to_json()))
         ctx.metrics.update(
             tempo=round(result.tempo, 2), beats=len(result.beats), bars=len(result.bars)
@@ -102,18 +96,22 @@ def node(soundtrack: Path, settings: dict[str, Any]) -> Node:
 def load_or_analyse(made: Node, store: Store | None) -> Analysis:
     """The stored analysis for this node's key, analysing and publishing it first if absent."""
     if store is None:
-        return analyse(
-            made.files["soundtrack"],
-            tracker=made.params["tracker"],
-            beats_per_bar=made.params["beats_per_bar"],
-            fps=Fraction(made.params["fps"]),
-            bpm=made.params["bpm"],
-        )
+        return _analyse_with(made.files["soundtrack"], made.params)
     graph = Graph()
     graph.add(made)
     run_node(made, graph, store, ModelPool(), Reporter())
     entry = store.entry(made.stage, made.key)
     return Analysis.from_json(json.loads((entry / FILE).read_text()))
+
+
+def _analyse_with(path: Path, settings: dict[str, Any]) -> Analysis:
+    return analyse(
+        path,
+        tracker=settings["tracker"],
+        beats_per_bar=settings["beats_per_bar"],
+        fps=Fraction(settings["fps"]),
+        bpm=settings["bpm"],
+    )
 
 
 def analyse(

@@ -184,6 +184,16 @@ def test_bad_music_jobs_fail_at_plan_time(make_config, tracks, music, shots, key
     assert error.value.key == key
 
 
+def test_a_song_without_beats_is_one_chained_shot(make_config, tmp_path):
+    path = tmp_path / "hum.wav"
+    t = np.arange(int(6 * 22050)) / 22050
+    hum = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    media.write_audio(path, np.stack([hum, hum]), 22050)
+    timeline = plan_job(make_config(job=music_job(path)), DraftVideo(frames=33, fps=16))
+    assert len(timeline.shots) == 1 and timeline.frames == 6 * 16
+    assert len(timeline.segments) > 1
+
+
 def test_music_settings_on_an_ordinary_job_are_an_error(make_config):
     with pytest.raises(UserError) as error:
         plan_job(make_config(job=tiny_job(music={"cut": {"every": 2}})), DraftVideo())
