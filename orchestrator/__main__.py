@@ -6,16 +6,12 @@ import io
 import os
 import re
 import sys
-from pathlib import Path
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
 
+from orchestrator import task
 from orchestrator.config import CONF_DIR
-from orchestrator.errors import USER_ERROR_EXIT, RengaError
-from orchestrator.progress import Reporter
-from orchestrator.run import execute
+from orchestrator.errors import USER_ERROR_EXIT
 
 
 class _StartupStderr(io.TextIOBase):
@@ -41,16 +37,7 @@ class _StartupStderr(io.TextIOBase):
 _startup: _StartupStderr | None = None
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def app(cfg: DictConfig) -> None:
-    if _startup is not None:
-        _startup.release()
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        execute(cfg, run_dir, Reporter())
-    except RengaError as exc:
-        print(exc.line(), file=sys.stderr)
-        sys.exit(exc.exit_code)
+app = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(task.run)
 
 
 def one_line(text: str) -> str:
@@ -83,6 +70,7 @@ def main() -> None:
         return
     _startup = _StartupStderr(sys.stderr)  # type: ignore[arg-type]
     sys.stderr = _startup
+    task.on_start = _startup.release
     try:
         app()
     except SystemExit as exc:

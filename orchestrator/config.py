@@ -6,6 +6,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from orchestrator.batch import readable_dirname
 from orchestrator.schema import register_configs
 
 _HERE = Path(__file__).resolve().parent
@@ -30,6 +31,8 @@ def register() -> None:
     register_configs()
     if not OmegaConf.has_resolver("asset"):
         OmegaConf.register_new_resolver("asset", asset)
+    if not OmegaConf.has_resolver("readable_dirname"):
+        OmegaConf.register_new_resolver("readable_dirname", readable_dirname)
 
 
 register()

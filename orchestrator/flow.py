@@ -18,7 +18,7 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from orchestrator import media
+from orchestrator import beats, media
 from orchestrator.graph import Graph, Node
 from orchestrator.plan import SegmentPlan, ShotPlan, Timeline
 from orchestrator.stage import KeyframeRequest, NodeContext, SegmentRequest
@@ -105,6 +105,8 @@ def job_metadata(cfg: DictConfig) -> dict[str, Any]:
 
 def build_graph(timeline: Timeline, stages: Stages) -> Graph:
     graph = Graph()
+    if timeline.music is not None and timeline.soundtrack is not None:
+        graph.add(beats.node(timeline.soundtrack, timeline.music.settings))
     for shot in timeline.shots:
         if shot.index in timeline.keyframes:
             graph.add(_keyframe_node(shot, timeline, stages))
@@ -174,7 +176,11 @@ def _segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> N
         num_frames=segment.num_frames,
         fps=timeline.fps,
         seed=segment.seed,
+        motion_scale=segment.motion_scale,
     )
+    asked = {**asdict(request), "fps": str(timeline.fps)}
+    if request.motion_scale == 1.0:
+        del asked["motion_scale"]
     if segment.start_segment is not None:
         start_id = timeline.segments[segment.start_segment].id
     else:
@@ -184,7 +190,7 @@ def _segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> N
     deps = (start_id,) if end_id is None or end_id == start_id else (start_id, end_id)
     params = {
         "backend": stages.params("video"),
-        "request": {**asdict(request), "fps": str(timeline.fps)},
+        "request": asked,
         "start_frame": segment.start_frame,
         "ends_on_keyframe": end_id is not None,
     }
@@ -372,6 +378,8 @@ def _audio_node(timeline: Timeline, stages: Stages) -> Node:
         "soundtrack": timeline.soundtrack is not None,
         "speech_at": {s.index: s.start for s in timeline.shots if s.speech is not None},
     }
+    if timeline.soundtrack_start:
+        params["start"] = timeline.soundtrack_start
     files = {"soundtrack": timeline.soundtrack} if timeline.soundtrack else {}
 
     def run(ctx: NodeContext) -> None:

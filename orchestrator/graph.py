@@ -62,17 +62,21 @@ class Graph:
         file_hashes: dict[Path, str] = {}
         for node_id in self.sorter().static_order():
             node = self.nodes[node_id]
-            files = {}
-            for name, path in node.files.items():
-                if path not in file_hashes:
-                    file_hashes[path] = sha256_file(path)
-                files[name] = file_hashes[path]
-            payload = {
-                "stage": node.stage,
-                "version": node.version,
-                "params": node.params,
-                "inputs": {dep: self.nodes[dep].key for dep in node.deps},
-                "files": files,
-            }
-            digest = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
-            node.key = digest[:KEY_LENGTH]
+            node.key = node_key(node, {dep: self.nodes[dep].key for dep in node.deps}, file_hashes)
+
+
+def node_key(node: Node, inputs: dict[str, str], file_hashes: dict[Path, str]) -> str:
+    """The cache key of `node` given its upstream keys; `file_hashes` memoises file digests."""
+    files = {}
+    for name, path in node.files.items():
+        if path not in file_hashes:
+            file_hashes[path] = sha256_file(path)
+        files[name] = file_hashes[path]
+    payload = {
+        "stage": node.stage,
+        "version": node.version,
+        "params": node.params,
+        "inputs": inputs,
+        "files": files,
+    }
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:KEY_LENGTH]

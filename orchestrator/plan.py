@@ -19,7 +19,9 @@ from omegaconf import DictConfig
 
 from orchestrator import media
 from orchestrator.errors import UserError
+from orchestrator.music import MusicPlan, check_unused, plan_music
 from orchestrator.stage import VideoBackend
+from orchestrator.store import Store
 
 TRANSITIONS = ("cut", "continue", "morph")
 LOOPS = ("none", "pingpong", "closure")
@@ -39,6 +41,7 @@ class ShotPlan:
     image: Path | None
     seed: int
     speech: Path | None = None
+    motion_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class SegmentPlan:
     start_frame: int
     end_keyframe: int | None
     seed: int
+    motion_scale: float = 1.0
 
     @property
     def id(self) -> str:
@@ -89,6 +93,9 @@ class Timeline:
     keyframes: tuple[int, ...]
     soundtrack: Path | None
     vocals: Path | None = None
+    # Where in the soundtrack the video starts (a music video's window).
+    soundtrack_start: float = 0.0
+    music: MusicPlan | None = None
 
     @property
     def forward_frames(self) -> int:
@@ -127,8 +134,9 @@ def resolve_path(value: str, key: str, base: Path | None = None) -> Path:
     return path
 
 
-def plan_job(cfg: DictConfig, video: VideoBackend | None) -> Timeline:
-    """Validate the job and lay out its shots and segments."""
+def plan_job(cfg: DictConfig, video: VideoBackend | None, store: Store | None = None) -> Timeline:
+    """Validate the job and lay out its shots and segments; a music video's beat analysis is
+    looked up in (or published to) `store`."""
     job = cfg.job
     mode = _choice(cfg.mode, MODES, "mode")
     transition = _choice(job.transition, TRANSITIONS, "job.transition")
@@ -144,11 +152,18 @@ def plan_job(cfg: DictConfig, video: VideoBackend | None) -> Timeline:
     soundtrack = _audio_file(job.soundtrack, "job.soundtrack")
     vocals = _audio_file(job.vocals, "job.vocals")
 
-    shots = _shots(job, cfg.seed, fps)
+    music = None
+    if job.music.enabled:
+        music = plan_music(job, soundtrack, fps, store)
+        shots = _music_shots(music, job, cfg.seed)
+    else:
+        check_unused(job.music)
+        shots = _shots(job, cfg.seed, fps)
+    window = {"soundtrack_start": music.start if music else 0.0, "music": music}
     if mode == "stills":
         return Timeline(
             mode, width, height, fps, transition, loop, 0, crossfade, shots, (),
-            tuple(range(len(shots))), soundtrack, vocals,
+            tuple(range(len(shots))), soundtrack, vocals, **window,
         )  # fmt: skip
 
     assert video is not None
@@ -184,7 +199,7 @@ def plan_job(cfg: DictConfig, video: VideoBackend | None) -> Timeline:
     )
     return Timeline(
         mode, width, height, fps, transition, loop, overlap, crossfade, shots, segments,
-        tuple(keyframes), soundtrack, vocals,
+        tuple(keyframes), soundtrack, vocals, **window,
     )  # fmt: skip
 
 
@@ -236,14 +251,8 @@ def _shots(job: DictConfig, seed: int, fps: Fraction) -> tuple[ShotPlan, ...]:
     for i, shot in enumerate(job.shots):
         key = f"job.shots[{i}]"
         frames = _shot_frames(shot, fps, key)
-        image = None
-        if shot.image is not None:
-            image = resolve_path(shot.image, f"{key}.image")
-            try:
-                media.load_image(image)
-            except media.MediaError as exc:
-                raise UserError(f"{key}.image", str(exc)) from None
-        elif not shot.prompt.strip():
+        image = _image(shot.image, key)
+        if image is None and not shot.prompt.strip():
             raise UserError(f"{key}.prompt", "empty: a shot needs a prompt or an image")
         speech = None
         if shot.speech is not None:
@@ -269,6 +278,42 @@ def _shots(job: DictConfig, seed: int, fps: Fraction) -> tuple[ShotPlan, ...]:
         )
         start += frames
     return tuple(shots)
+
+
+def _music_shots(music: MusicPlan, job: DictConfig, seed: int) -> tuple[ShotPlan, ...]:
+    """The music plan's cuts as shots; a cut's prompt may come from a cycled shot or a section."""
+    shots = []
+    start = 0
+    images: dict[str, Path | None] = {}
+    for i, cut in enumerate(music.cuts):
+        if cut.source not in images:
+            images[cut.source] = _image(cut.image, cut.source)
+        shots.append(
+            ShotPlan(
+                index=i,
+                prompt=_with_style(cut.prompt, job.style),
+                motion=_with_style(cut.motion, job.style),
+                negative_prompt=job.negative_prompt,
+                frames=cut.frames,
+                start=start,
+                image=images[cut.source],
+                seed=cut.seed if cut.seed is not None else derive_seed(seed, "shot", i),
+                motion_scale=cut.motion_scale,
+            )
+        )
+        start += cut.frames
+    return tuple(shots)
+
+
+def _image(value: str | None, key: str) -> Path | None:
+    if value is None:
+        return None
+    image = resolve_path(value, f"{key}.image")
+    try:
+        media.load_image(image)
+    except media.MediaError as exc:
+        raise UserError(f"{key}.image", str(exc)) from None
+    return image
 
 
 def _shot_frames(shot: DictConfig, fps: Fraction, key: str) -> int:
@@ -365,6 +410,7 @@ def _segments(
                     start_frame=previous.keep - chained_head if previous else 0,
                     end_keyframe=end if ends_here else None,
                     seed=derive_seed(shot.seed, "segment", index),
+                    motion_scale=shot.motion_scale,
                 )
             )
             remaining -= segments[-1].contributes

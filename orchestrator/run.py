@@ -12,6 +12,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from orchestrator import beats
 from orchestrator.errors import UserError
 from orchestrator.flow import (
     CONTACT_SHEET_FILE,
@@ -22,6 +23,7 @@ from orchestrator.flow import (
     output_timing,
 )
 from orchestrator.graph import Graph
+from orchestrator.music import music_summary
 from orchestrator.plan import Timeline, plan_job
 from orchestrator.progress import NodeRecord, Reporter
 from orchestrator.store import Store, write_json_atomic
@@ -43,10 +45,10 @@ def cache_dir(cfg: DictConfig) -> Path:
 def prepare(cfg: DictConfig, run_dir: Path) -> tuple[Timeline, Graph, Stages, Store]:
     """Everything that can fail on bad input, done before any node runs."""
     stages = Stages.from_config(cfg)
-    timeline = plan_job(cfg, stages.video)
+    store = Store(_writable_dir(cache_dir(cfg), "cache_dir"))
+    timeline = plan_job(cfg, stages.video, store)
     for backend in stages.backends():
         backend.validate(timeline)
-    store = Store(_writable_dir(cache_dir(cfg), "cache_dir"))
     _writable_dir(run_dir, "hydra.run.dir")
     return timeline, build_graph(timeline, stages), stages, store
 
@@ -124,6 +126,8 @@ def publish(
     if source[0] in done:
         node = graph[source[0]]
         _place(store.entry(node.stage, node.key) / source[1], output)
+    if beats.STAGE in done:
+        _place(store.entry(beats.STAGE, graph[beats.STAGE].key) / beats.FILE, run_dir / beats.FILE)
     frames, fps = output_timing(timeline, stages)
     summary: dict[str, Any] = {
         "mode": timeline.mode,
@@ -136,6 +140,7 @@ def publish(
             {"index": s.index, "frames": s.frames, "start": s.start, "seed": s.seed}
             for s in timeline.shots
         ],
+        **music_summary(timeline),
         "output": output.name if source[0] in done else None,
         "complete": source[0] in done,
         "store": str(store.root),

@@ -60,6 +60,8 @@ class SegmentRequest:
     num_frames: int
     fps: Fraction
     seed: int
+    # How much motion the music asks for (1: the backend's own); backends may ignore it.
+    motion_scale: float = 1.0
 
 
 @runtime_checkable

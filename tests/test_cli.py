@@ -280,7 +280,9 @@ def test_bad_input_fails_in_one_line_before_anything_renders(cli: Cli, case: str
     assert not list(cli.cache.glob("*/*/manifest.json"))
 
 
-def test_failure_inside_a_node_names_it_and_keeps_finished_nodes(cli: Cli, tmp_path: Path):
+def test_failure_inside_a_node_names_it_and_keeps_finished_nodes(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     job = tiny_job()
     broken = tmp_path / "vanishing.png"
     from PIL import Image
@@ -298,11 +300,8 @@ def test_failure_inside_a_node_names_it_and_keeps_finished_nodes(cli: Cli, tmp_p
         "    return _run(node, *a, **k)\n"
         "e.run_node = run_node\n"
     )
-    os.environ["PYTHONPATH"] = str(tmp_path)
-    try:
-        result = cli(*FAST, job=job)
-    finally:
-        del os.environ["PYTHONPATH"]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), str(ROOT)]))
+    result = cli(*FAST, job=job)
     assert result.returncode == 1
     assert "node keyframe/1 failed" in result.stderr
     assert "run the same command again to resume" in result.stderr

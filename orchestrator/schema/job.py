@@ -1,4 +1,4 @@
-"""The job: what to make (shots, size, rate, transitions, loop, soundtrack)."""
+"""The job: what to make (shots, size, rate, transitions, loop, soundtrack, music video cuts)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,60 @@ class ShotConfig:
 
 
 @dataclass
+class CutConfig:
+    """Where a music video cuts: every `every` bars or beats, on the frame grid."""
+
+    every: int = 1
+    unit: str = "bars"
+    # Shots shorter than this (the lead-in before the first cut, say) merge into a neighbour.
+    min_seconds: float = 0.5
+
+
+@dataclass
+class SectionConfig:
+    """A part of the song (track time in seconds) with its own prompt."""
+
+    start: float = 0.0
+    prompt: str = ""
+    motion: str = ""
+    image: str | None = None
+
+
+@dataclass
+class EnergyConfig:
+    """Motion that follows the music: the onset envelope over a shot picks a motion phrase for
+    the video prompt and scales the motion of backends that take a scale (the draft zoom)."""
+
+    enabled: bool = False
+    phrases: list[str] = field(
+        default_factory=lambda: [
+            "slow, gentle camera movement",
+            "steady camera movement",
+            "fast, energetic camera movement",
+        ]
+    )
+    min_scale: float = 0.5
+    max_scale: float = 2.0
+
+
+@dataclass
+class MusicConfig:
+    """A music video: shots cut on the soundtrack's beats instead of given lengths."""
+
+    enabled: bool = False
+    start: float = 0.0
+    max_seconds: float | None = None
+    beats_per_bar: int = 4
+    # beats: librosa's dynamic-programming tracker; plp: predominant local pulse (tempo moves).
+    tracker: str = "beats"
+    # The tempo if you know it; null: estimated.
+    bpm: float | None = None
+    cut: CutConfig = field(default_factory=CutConfig)
+    sections: list[SectionConfig] = field(default_factory=list)
+    energy: EnergyConfig = field(default_factory=EnergyConfig)
+
+
+@dataclass
 class JobConfig:
     name: str = "untitled"
     width: int = 832
@@ -29,3 +83,5 @@ class JobConfig:
     soundtrack: str | None = None
     vocals: str | None = None
     shots: list[ShotConfig] = field(default_factory=list)
+    # enabled: the shots' lengths come from the soundtrack's beats (`job=music_video`).
+    music: MusicConfig = field(default_factory=MusicConfig)

@@ -118,6 +118,7 @@ class SoundtrackAudio:
                 duration=timeline.duration,
                 rate=self.rate,
                 channels=self.channels,
+                start=timeline.soundtrack_start,
                 lufs=self.lufs,
                 fade_in=self.fade_in,
                 fade_out=self.fade_out,

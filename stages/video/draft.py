@@ -66,6 +66,7 @@ class DraftVideo:
         # Motion and drift advance at the same rate per frame in clips of any length, so a
         # shortened last clip does not speed up; only the ease onto an end frame uses the clip.
         per_frame = 1 / max(self.clip_frames - 1, 1)
+        zoom = self.zoom * request.motion_scale
         for t in range(n):
             u = t / (n - 1) if n > 1 else 1.0
             if t == 0:
@@ -73,10 +74,10 @@ class DraftVideo:
             elif end is not None and t == n - 1:
                 frame = end.copy()
             else:
-                frame = self._view(start, 1.0 + self.zoom * t * per_frame, direction, jump)
+                frame = self._view(start, 1.0 + zoom * t * per_frame, direction, jump)
                 ease = u * u * (3 - 2 * u) if end is not None else 0.0
                 if end is not None:
-                    arrive = self._view(end, 1.0 + self.zoom * (1 - u), -direction)
+                    arrive = self._view(end, 1.0 + zoom * (1 - u), -direction)
                     mixed = (1 - ease) * frame.astype(np.float32) + ease * arrive
                     frame = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
                 frame = self._drifted(frame, t * per_frame * (1 - ease))

@@ -1,0 +1,50 @@
+"""The Hydra task: one render per composed config, in the CLI's process or a launcher's worker.
+
+It lives in its own importable module so that multirun launchers (joblib, submitit) pickle it
+by reference rather than by value.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from orchestrator.batch import record_job
+from orchestrator.errors import RengaError
+from orchestrator.progress import Reporter
+from orchestrator.run import execute
+
+# Set by the CLI to let Hydra's held-back start-up output through once a job starts.
+on_start: Callable[[], None] | None = None
+
+
+def run(cfg: DictConfig) -> None:
+    if on_start is not None:
+        on_start()
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        try:
+            execute(cfg, run_dir, Reporter())
+        except RengaError as exc:
+            print(exc.line(), file=sys.stderr)
+            sys.exit(exc.exit_code)
+        return
+    # In a sweep, one job's failure is recorded for the batch summary and the others go on.
+    started = time.perf_counter()
+    overrides = list(hydra_cfg.overrides.task)
+    try:
+        result = execute(cfg, run_dir, Reporter())
+    except Exception as exc:
+        line = exc.line() if isinstance(exc, RengaError) else f"error: {type(exc).__name__}: {exc}"
+        print(line, file=sys.stderr)
+        record_job(run_dir, overrides, seconds=time.perf_counter() - started, error=line)
+        return
+    output = run_dir / result["output"] if result.get("output") else None
+    record_job(run_dir, overrides, seconds=time.perf_counter() - started, output=output)
