@@ -12,6 +12,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from orchestrator import commands
 from orchestrator.config import CONF_DIR
 from orchestrator.errors import USER_ERROR_EXIT, RengaError
 from orchestrator.progress import Reporter
@@ -39,6 +40,8 @@ class _StartupStderr(io.TextIOBase):
 
 
 _startup: _StartupStderr | None = None
+# Set by `renga plan` before Hydra composes: the app then runs this instead of a render.
+_task: commands.Task | None = None
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
@@ -47,7 +50,10 @@ def app(cfg: DictConfig) -> None:
         _startup.release()
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
-        execute(cfg, run_dir, Reporter())
+        if _task is not None:
+            commands.run_task(_task, cfg, run_dir)
+        else:
+            execute(cfg, run_dir, Reporter())
     except RengaError as exc:
         print(exc.line(), file=sys.stderr)
         sys.exit(exc.exit_code)
@@ -77,6 +83,27 @@ def one_line(text: str) -> str:
 
 
 def main() -> None:
+    """`renga inspect|reproduce|plan ...` are handled here before Hydra parses the argv."""
+    global _task
+    command = sys.argv[1] if len(sys.argv) > 1 else None
+    if command not in commands.COMMANDS:
+        _run_app()
+        return
+    args = sys.argv[2:]
+    try:
+        if command == "inspect":
+            print(commands.inspect(args))
+            return
+        with commands.hydra_argv(command, args) as (argv, task):
+            sys.argv = [sys.argv[0], *argv]
+            _task = task
+            _run_app()
+    except RengaError as exc:
+        print(exc.line(), file=sys.stderr)
+        sys.exit(exc.exit_code)
+
+
+def _run_app() -> None:
     global _startup
     if os.environ.get("HYDRA_FULL_ERROR"):
         app()

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from orchestrator import media
 from orchestrator.graph import Graph, Node
+from orchestrator.metadata import portable
 from orchestrator.plan import SegmentPlan, ShotPlan, Timeline
 from orchestrator.stage import KeyframeRequest, NodeContext, SegmentRequest
 
@@ -77,7 +78,7 @@ def job_metadata(cfg: DictConfig) -> dict[str, Any]:
     assert isinstance(values, dict)
     for key in ("cache_dir", "executor"):
         values.pop(key, None)
-    return values
+    return portable(values)
 
 
 def build_graph(timeline: Timeline, stages: Stages) -> Graph:
@@ -273,17 +274,19 @@ def _mux_node(timeline: Timeline, stages: Stages) -> Node:
 def _contact_sheet_node(timeline: Timeline, stages: Stages) -> Node:
     deps = tuple(keyframe_id(i) for i in timeline.keyframes)
     labels = [f"shot {i}" for i in timeline.keyframes]
+    metadata = job_metadata(stages.cfg)
 
     def run(ctx: NodeContext) -> None:
         images = [media.load_image(ctx.inputs[d] / KEYFRAME_FILE) for d in deps]
         sheet = stages.contact_sheet.render(images, labels)
-        media.save_png(ctx.out_dir / CONTACT_SHEET_FILE, sheet)
+        embedded = {"renga": json.dumps({"renga": metadata}, sort_keys=True)}
+        media.save_png(ctx.out_dir / CONTACT_SHEET_FILE, sheet, embedded)
 
     return Node(
         id="contact_sheet",
         stage="contact_sheet",
         run=run,
-        params={"sheet": stages.params("contact_sheet"), "labels": labels},
+        params={"sheet": stages.params("contact_sheet"), "labels": labels, "metadata": metadata},
         version=stages.contact_sheet.version,
         deps=deps,
     )

@@ -1,0 +1,105 @@
+"""Subcommands in front of the Hydra app: `renga inspect FILE`, `renga reproduce FILE [overrides]`
+and `renga plan [overrides]`.
+
+`inspect` needs no config. `reproduce` and `plan` still compose through Hydra, so overrides,
+`--config-dir` and the run directory behave as for a render: this module only rewrites the
+argv Hydra sees and names the task the app runs instead of a render.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from orchestrator import dryrun
+from orchestrator.errors import UserError
+from orchestrator.metadata import (
+    REPRODUCE_CONFIG,
+    as_yaml,
+    is_job,
+    read_embedded,
+    write_reproduce_tree,
+)
+
+COMMANDS = ("inspect", "reproduce", "plan")
+JSON_FLAG = "--json"
+
+
+@dataclass(frozen=True)
+class Task:
+    """What the Hydra app does instead of a render."""
+
+    kind: str
+    options: dict[str, Any]
+
+
+def inspect(args: list[str]) -> str:
+    """`renga inspect FILE [--json]`: the config embedded in a PNG or video renga wrote."""
+    as_json = JSON_FLAG in args
+    files = [a for a in args if a != JSON_FLAG]
+    if len(files) != 1:
+        raise UserError("inspect", "usage: renga inspect FILE [--json]")
+    path = Path(files[0])
+    data = read_embedded(path)
+    if as_json:
+        return json.dumps(data, indent=2, ensure_ascii=False)
+    what = "job config" if is_job(data) else f"node {data.get('node', '?')}"
+    header = f"# renga {what} embedded in {path.name}; re-run it: renga reproduce {path}\n"
+    return header + as_yaml(data)
+
+
+@contextmanager
+def hydra_argv(command: str, args: list[str]) -> Iterator[tuple[list[str], Task | None]]:
+    """The argv Hydra composes for `renga reproduce|plan ARGS`, and the task the app runs."""
+    if command == "plan":
+        with _plan_argv(args) as result:
+            yield result
+    else:
+        with _reproduce_argv(args) as result:
+            yield result
+
+
+@contextmanager
+def _plan_argv(args: list[str]) -> Iterator[tuple[list[str], Task | None]]:
+    """A plan writes nothing: Hydra's run directory is a temporary one, removed afterwards."""
+    as_json = JSON_FLAG in args
+    overrides = [a for a in args if a != JSON_FLAG and not a.startswith("hydra.run.dir=")]
+    scratch = Path(tempfile.mkdtemp(prefix="renga-plan-"))
+    try:
+        argv = [*overrides, f"hydra.run.dir={scratch}", "hydra.output_subdir=null"]
+        yield argv, Task("plan", {"json": as_json})
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextmanager
+def _reproduce_argv(args: list[str]) -> Iterator[tuple[list[str], Task | None]]:
+    if not args or args[0].startswith("-") or "=" in args[0]:
+        raise UserError("reproduce", "usage: renga reproduce FILE [overrides]")
+    path, overrides = Path(args[0]), args[1:]
+    data = read_embedded(path)
+    if not is_job(data):
+        raise UserError(
+            str(path),
+            "holds one keyframe node's settings, not a job; reproduce the run's final video "
+            "(or a stills run's contact sheet)",
+        )
+    tree = Path(tempfile.mkdtemp(prefix="renga-reproduce-"))
+    try:
+        write_reproduce_tree(data, tree)
+        yield ["--config-dir", str(tree), "--config-name", REPRODUCE_CONFIG, *overrides], None
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+
+
+def run_task(task: Task, cfg: DictConfig, run_dir: Path) -> None:
+    if task.kind == "plan":
+        print(dryrun.show(cfg, run_dir, task.options["json"]))
