@@ -82,9 +82,10 @@ def _plan_argv(args: list[str]) -> Iterator[tuple[list[str], Task | None]]:
 
 @contextmanager
 def _reproduce_argv(args: list[str]) -> Iterator[tuple[list[str], Task | None]]:
-    if not args or args[0].startswith("-") or "=" in args[0]:
+    files = [a for a in args if "=" not in a and not a.startswith("-")]
+    if len(files) != 1:
         raise UserError("reproduce", "usage: renga reproduce FILE [overrides]")
-    path, overrides = Path(args[0]), args[1:]
+    path, overrides = Path(files[0]), [a for a in args if a != files[0]]
     data = read_embedded(path)
     if not is_job(data):
         raise UserError(
