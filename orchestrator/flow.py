@@ -104,7 +104,6 @@ def keyframe_id(shot: int) -> str:
 
 
 def _keyframe_node(shot: ShotPlan, timeline: Timeline, stages: Stages) -> Node:
-    backend = stages.keyframes
     request = KeyframeRequest(
         shot=shot.index,
         shots=len(timeline.shots),
@@ -114,23 +113,34 @@ def _keyframe_node(shot: ShotPlan, timeline: Timeline, stages: Stages) -> Node:
         height=timeline.height,
         seed=shot.seed,
     )
-    params = {"backend": stages.params("keyframes"), "request": asdict(request)}
+    return keyframe_node(stages.keyframes, stages.params("keyframes"), request, shot.image)
+
+
+def keyframe_node(
+    backend: Any, backend_params: dict[str, Any], request: KeyframeRequest, image: Path | None
+) -> Node:
+    """One keyframe; its PNG carries the node's params (and its image's path) for `reproduce`."""
+    params = {"backend": backend_params, "request": asdict(request)}
+    files = {"image": image} if image else {}
 
     def run(ctx: NodeContext) -> None:
-        image = media.load_image(shot.image) if shot.image else None
-        result = backend.render(request, image, ctx).convert("RGB")
-        if result.size != (timeline.width, timeline.height):
+        picture = media.load_image(image) if image else None
+        result = backend.render(request, picture, ctx).convert("RGB")
+        if result.size != (request.width, request.height):
             raise ValueError(f"backend returned {result.size}, expected the job size")
-        meta = {"renga": json.dumps({"node": ctx.node_id, **params}, sort_keys=True)}
+        embedded = {"node": ctx.node_id, **params}
+        if files:
+            embedded["files"] = portable({k: str(v) for k, v in files.items()})
+        meta = {"renga": json.dumps(embedded, sort_keys=True)}
         media.save_png(ctx.out_dir / KEYFRAME_FILE, result, meta)
 
     return Node(
-        id=keyframe_id(shot.index),
+        id=keyframe_id(request.shot),
         stage="keyframe",
         run=run,
         params=params,
         version=backend.version,
-        files={"image": shot.image} if shot.image else {},
+        files=files,
         group=backend.model_group,
     )
 

@@ -48,7 +48,7 @@ def test_keyframe_png_carries_its_node_params_and_inspect_prints_them(cli: Cli):
     embedded = read_embedded(png)
     manifest = _manifest(run, "keyframe/1")
     assert embedded["node"] == "keyframe/1"
-    assert {k: v for k, v in embedded.items() if k != "node"} == manifest["params"]
+    assert {k: v for k, v in embedded.items() if k not in ("node", "files")} == manifest["params"]
     assert embedded["request"]["seed"] == run["shots"][1]["seed"]
 
     shown = ok(renga("inspect", str(png)))
@@ -128,12 +128,27 @@ def test_inspect_and_reproduce_reject_files_without_metadata(tmp_path: Path, mak
         assert message in lines[0]
 
 
-def test_reproduce_of_a_keyframe_png_says_what_to_reproduce_instead(cli: Cli):
-    result = ok(cli(*FAST, "mode=stills", job=tiny_job()))
-    png = result.run_dir / "keyframes" / "shot_000.png"
-    failed = renga("reproduce", str(png))
-    assert failed.returncode == 2
-    assert "not a job" in failed.stderr
+def test_reproduce_a_keyframe_png_from_its_node_params(cli: Cli, tmp_path: Path):
+    from PIL import Image
+
+    picture = tmp_path / "mine.png"
+    Image.new("RGB", (80, 60), (20, 160, 90)).save(picture)
+    job = tiny_job()
+    job["shots"][0]["image"] = str(picture)
+    first = ok(cli(*FAST, job=job))
+    for shot in (0, 1):
+        png = first.run_dir / "keyframes" / f"shot_{shot:03d}.png"
+        again = ok(cli(str(png), command="reproduce"))
+        run = cli.run_json(again)
+        assert [(n["id"], n["status"]) for n in run["nodes"]] == [(f"keyframe/{shot}", "cached")]
+        assert (again.run_dir / "keyframes" / png.name).read_bytes() == png.read_bytes()
+        fresh = ok(cli(str(png), f"cache_dir={tmp_path / f'empty{shot}'}", command="reproduce"))
+        assert cli.run_json(fresh)["nodes"][0]["status"] == "ran"
+        assert cli.run_json(fresh)["nodes"][0]["key"] == run["nodes"][0]["key"]
+        remade = media.load_image(fresh.run_dir / "keyframes" / png.name)
+        assert remade.tobytes() == media.load_image(png).tobytes()
+    bigger = ok(cli(str(png), "keyframes.font_size=20", command="reproduce"))
+    assert cli.run_json(bigger)["nodes"][0]["status"] == "ran"
 
 
 def test_portable_maps_only_asset_paths():
