@@ -638,6 +638,7 @@ def fit_image(image: Image.Image, width: int, height: int) -> Image.Image:
 def thumbnail_jpeg(image: Image.Image | Frame, width: int, quality: int = 80) -> bytes:
     """A small JPEG of an image or frame, `width` pixels wide, for pages that embed previews."""
     picture = image if isinstance(image, Image.Image) else Image.fromarray(image)
+    width = min(width, picture.width)
     height = max(1, round(width * picture.height / picture.width))
     small = picture.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()

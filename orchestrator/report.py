@@ -63,7 +63,7 @@ def render(
     if timeline.mode == "video":
         sections += [
             _timeline(timeline, summary),
-            _filmstrips(timeline, graph, store, records),
+            _filmstrips(timeline, graph, store, records, error),
             _seams(records),
         ]
     sections += [_nodes(graph, store, records, error), _config(cfg)]
@@ -142,7 +142,10 @@ def _thumb_image(
     return _img(media.thumbnail_jpeg(image, width), f"{node_id}")
 
 
-def _filmstrips(timeline: Timeline, graph: Graph, store: Store, records: Mapping[str, Any]) -> str:
+def _filmstrips(
+    timeline: Timeline, graph: Graph, store: Store, records: Mapping[str, Any], error: str | None
+) -> str:
+    failed = _failed_node(error)
     rows = []
     for segment in timeline.segments:
         node = graph[segment.id]
@@ -154,7 +157,7 @@ def _filmstrips(timeline: Timeline, graph: Graph, store: Store, records: Mapping
         else:
             clip = store.entry(node.stage, node.key) / CLIP_FILE
             frames = "".join(_frame_thumb(clip, label, index) for label, index in picks)
-        status = record["status"] if record else "not run"
+        status = record["status"] if record else "failed" if node.id == failed else "not run"
         rows.append(
             f'<div class="strip"><div class="strip-label"><b>{_esc(segment.id)}</b>'
             f"<span>{segment.num_frames} frames · keeps {segment.contributes}</span>"
