@@ -40,7 +40,7 @@ class _StartupStderr(io.TextIOBase):
 
 
 _startup: _StartupStderr | None = None
-# Set by `renga plan` before Hydra composes: the app then runs this instead of a render.
+# Set by `renga plan` (and `reproduce KEYFRAME.png`) before Hydra composes: run instead of a render.
 _task: commands.Task | None = None
 
 
