@@ -103,10 +103,8 @@ def _header(
     out = ""
     if output:
         link = f'<a href="{_esc(output)}">{_esc(output)}</a>'
-        if output.endswith((".mp4", ".mov", ".mkv")):
-            out = f'<p class="output">output: {link}</p>'
-        else:
-            out = f'<p class="output">output: {link}</p><img class="sheet" src="{_esc(output)}">'
+        again = f"<code>renga reproduce {_esc(output)}</code>"
+        out = f'<p class="output">output: {link} · run it again: {again}</p>'
     failure = f'<div class="error">{_esc(error)}</div>' if error else ""
     items = "".join(f"<div><dt>{_esc(k)}</dt><dd>{_esc(v)}</dd></div>" for k, v in facts)
     return (
@@ -421,8 +419,8 @@ def _failed_node(error: str | None) -> str | None:
 
 def _config(cfg: DictConfig) -> str:
     text = OmegaConf.to_yaml(cfg, resolve=True)
-    return _section("Resolved config", f"<details><summary>show</summary><pre>{_esc(text)}</pre>"
-                    "</details>")  # fmt: skip
+    summary = "<summary>show the config that made this run (YAML)</summary>"
+    return _section("Resolved config", f"<details>{summary}<pre>{_esc(text)}</pre></details>")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -473,7 +471,6 @@ dl.facts dt { color:var(--dim); font-size:12px; }
 dl.facts dd { margin:0; font-weight:600; }
 .output { margin:14px 0 0; }
 a { color:var(--accent); }
-img.sheet { max-width:100%; margin-top:10px; border-radius:6px; }
 .sheet-grid { display:grid; grid-template-columns:repeat(auto-fill, minmax(230px, 1fr));
   gap:14px; }
 .card { margin:0; background:#121317; border:1px solid var(--line); border-radius:8px;

@@ -57,6 +57,14 @@ def test_cached_rerun_report_shows_cache_hits(cli: Cli):
     assert "built in" in text
 
 
+def test_stills_report_shows_the_keyframes(cli: Cli):
+    result = ok(cli(*FAST, "mode=stills", job=tiny_job()))
+    page = result.run_dir / "report.html"
+    text = page.read_text()
+    assert 'href="contact_sheet.png"' in text and "Segments" not in text
+    _assert_clean(page, images=2)
+
+
 def test_failed_run_gets_a_report_of_what_finished(cli: Cli, tmp_path: Path):
     job = tiny_job()
     hook = tmp_path / "hook" / "sitecustomize.py"
