@@ -28,6 +28,8 @@ KEYFRAME_THUMB = 320
 FILM_THUMB = 176
 # Node metrics whose value is a list of times in seconds, drawn as ticks on the timeline.
 BEAT_KEYS = ("beats", "downbeats", "bars", "onsets")
+# Outputs a browser plays beside the page (ProRes .mov does not play in browsers).
+PLAYABLE = (".mp4",)
 SHOT_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#e15759")
 
 
@@ -57,7 +59,7 @@ def render(
     records = {n["id"]: n for n in summary.get("nodes", [])}
     name = str(cfg.job.get("name", "renga"))
     sections = [
-        _header(name, summary, timeline, graph, records, error),
+        _header(name, summary, timeline, graph, records, error, _poster(timeline, graph, store)),
         _keyframes(timeline, graph, store, records),
     ]
     if timeline.mode == "video":
@@ -80,6 +82,7 @@ def _header(
     graph: Graph,
     records: Mapping[str, Any],
     error: str | None,
+    poster_uri: str | None,
 ) -> str:
     complete = bool(summary.get("complete"))
     status = "complete" if complete else "failed" if error else "incomplete"
@@ -105,12 +108,30 @@ def _header(
         link = f'<a href="{_esc(output)}">{_esc(output)}</a>'
         again = f"<code>renga reproduce {_esc(output)}</code>"
         out = f'<p class="output">output: {link} · run it again: {again}</p>'
+        if output.endswith(PLAYABLE):
+            poster = f' poster="{_esc(poster_uri)}"' if poster_uri else ""
+            out += (
+                f'<video class="player" src="{_esc(output)}"{poster} controls '
+                'preload="metadata"></video>'
+            )
     failure = f'<div class="error">{_esc(error)}</div>' if error else ""
     items = "".join(f"<div><dt>{_esc(k)}</dt><dd>{_esc(v)}</dd></div>" for k, v in facts)
     return (
         f'<header><h1>{_esc(name)} <span class="badge {status}">{status}</span></h1>'
         f"{failure}<dl class=facts>{items}</dl>{out}</header>"
     )
+
+
+def _poster(timeline: Timeline, graph: Graph, store: Store) -> str | None:
+    """The first keyframe as the player's still, so the page shows a picture before playing."""
+    if not timeline.keyframes:
+        return None
+    node = graph[keyframe_id(timeline.keyframes[0])]
+    try:
+        image = media.load_image(store.entry(node.stage, node.key) / KEYFRAME_FILE)
+    except media.MediaError:
+        return None
+    return _data_uri(media.thumbnail_jpeg(image, 640))
 
 
 def _keyframes(timeline: Timeline, graph: Graph, store: Store, records: Mapping[str, Any]) -> str:
@@ -430,9 +451,12 @@ def _section(title: str, body: str) -> str:
     return f"<section><h2>{_esc(title)}</h2>{body}</section>"
 
 
+def _data_uri(jpeg: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+
+
 def _img(jpeg: bytes, alt: str) -> str:
-    data = base64.b64encode(jpeg).decode("ascii")
-    return f'<img src="data:image/jpeg;base64,{data}" alt="{_esc(alt)}">'
+    return f'<img src="{_data_uri(jpeg)}" alt="{_esc(alt)}">'
 
 
 def _esc(value: object) -> str:
@@ -470,6 +494,8 @@ dl.facts { display:flex; flex-wrap:wrap; gap:10px 28px; margin:0; }
 dl.facts dt { color:var(--dim); font-size:12px; }
 dl.facts dd { margin:0; font-weight:600; }
 .output { margin:14px 0 0; }
+video.player { display:block; margin-top:12px; max-width:100%; max-height:360px;
+  border-radius:6px; background:#000; }
 a { color:var(--accent); }
 .sheet-grid { display:grid; grid-template-columns:repeat(auto-fill, minmax(230px, 1fr));
   gap:14px; }

@@ -26,6 +26,10 @@ FLAGS = (
 )
 # Added to a test copy of the page only: the report itself runs no script.
 _PROBE = """<script>
+document.querySelectorAll("video").forEach(v => {
+  const done = () => document.body.setAttribute("data-probe-video", String(v.duration));
+  if (v.readyState >= 1) done(); else v.addEventListener("loadedmetadata", done);
+});
 window.addEventListener("load", () => {
   const state = [...document.images].map(i => i.complete && i.naturalWidth > 0 ? "ok" : "bad");
   document.body.setAttribute("data-probe-images", state.join(","));
@@ -53,6 +57,7 @@ class PageCheck:
     body_width: int
     console: list[str]
     dom: str
+    video_seconds: float | None
 
 
 def _run(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
@@ -85,7 +90,9 @@ def check_page(page: Path, width: int = 1200) -> PageCheck:
     assert images is not None and body is not None, "the page never finished loading"
     console = [line for line in result.stderr.splitlines() if ":CONSOLE" in line]
     states = images.group(1).split(",") if images.group(1) else []
-    return PageCheck(states, int(body.group(1)), console, result.stdout)
+    video = re.search(r'data-probe-video="([^"]*)"', result.stdout)
+    seconds = float(video.group(1)) if video else None
+    return PageCheck(states, int(body.group(1)), console, result.stdout, seconds)
 
 
 def screenshot(page: Path, out: Path, width: int = 1200, height: int = 2400) -> Path:

@@ -7,7 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
-from browser import check_page, screenshot
+from browser import PageCheck, check_page, screenshot
 from conftest import ROOT, Cli, ok, tiny_job
 from PIL import Image
 
@@ -17,11 +17,12 @@ from orchestrator.run import prepare
 FAST = ("preset=draft", "video.frames=17")
 
 
-def _assert_clean(page: Path, images: int) -> None:
+def _assert_clean(page: Path, images: int) -> PageCheck:
     check = check_page(page)
     assert check.images == ["ok"] * images, check.images
     assert check.console == [], check.console
     assert check.body_width <= 1200, "the page scrolls sideways"
+    return check
 
 
 def test_report_of_a_run_opens_cleanly_in_chromium(cli: Cli, tmp_path: Path):
@@ -40,7 +41,9 @@ def test_report_of_a_run_opens_cleanly_in_chromium(cli: Cli, tmp_path: Path):
     assert 'href="final.mp4"' in text
     assert "a red kite over a field" in text  # the resolved config and the keyframe captions
     # Two keyframes and first / middle / last frames of every segment, all embedded.
-    _assert_clean(page, images=2 + 3 * len(segments))
+    check = _assert_clean(page, images=2 + 3 * len(segments))
+    assert check.video_seconds is not None, "the player beside the page did not load final.mp4"
+    assert abs(check.video_seconds - run["duration"]) < 0.1
     shot = screenshot(page, tmp_path / "report.png")
     with Image.open(shot) as image:
         assert image.size == (1200, 2400)
