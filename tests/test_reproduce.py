@@ -99,7 +99,10 @@ def test_reproduce_renders_from_an_empty_store_and_takes_overrides(cli: Cli, tmp
     changed = ok(cli(str(final), "mux=prores", "job.shots.1.prompt=a storm", command="reproduce"))
     ran = {n["id"] for n in cli.run_json(changed)["nodes"] if n["status"] == "ran"}
     assert ran == {"keyframe/1", "segment/1.0", "assemble", "mux"}
-    assert (changed.run_dir / "final.mov").is_file()
+    mov = changed.run_dir / "final.mov"
+    embedded = read_embedded(mov)
+    assert embedded["mux"]["codec"] == "prores_ks"
+    assert embedded["job"]["shots"][1]["prompt"] == "a storm"
 
 
 def test_reproduce_a_stills_run_from_its_contact_sheet(cli: Cli):
