@@ -9,9 +9,9 @@ import sys
 
 import hydra
 
-from orchestrator import task
+from orchestrator import commands, task
 from orchestrator.config import CONF_DIR
-from orchestrator.errors import USER_ERROR_EXIT
+from orchestrator.errors import USER_ERROR_EXIT, RengaError
 
 
 class _StartupStderr(io.TextIOBase):
@@ -64,6 +64,26 @@ def one_line(text: str) -> str:
 
 
 def main() -> None:
+    """`renga inspect|reproduce|plan ...` are handled here before Hydra parses the argv."""
+    command = sys.argv[1] if len(sys.argv) > 1 else None
+    if command not in commands.COMMANDS:
+        _run_app()
+        return
+    args = sys.argv[2:]
+    try:
+        if command == "inspect":
+            print(commands.inspect(args))
+            return
+        with commands.hydra_argv(command, args) as (argv, subcommand):
+            sys.argv = [sys.argv[0], *argv]
+            task.command = subcommand
+            _run_app()
+    except RengaError as exc:
+        print(exc.line(), file=sys.stderr)
+        sys.exit(exc.exit_code)
+
+
+def _run_app() -> None:
     global _startup
     if os.environ.get("HYDRA_FULL_ERROR"):
         app()

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from orchestrator import beats, media
 from orchestrator.graph import Graph, Node
+from orchestrator.metadata import portable
 from orchestrator.plan import SegmentPlan, ShotPlan, Timeline
 from orchestrator.stage import KeyframeRequest, NodeContext, SegmentRequest
 
@@ -100,7 +101,7 @@ def job_metadata(cfg: DictConfig) -> dict[str, Any]:
     assert isinstance(values, dict)
     for key in ("cache_dir", "executor"):
         values.pop(key, None)
-    return values
+    return portable(values)
 
 
 def build_graph(timeline: Timeline, stages: Stages) -> Graph:
@@ -133,7 +134,6 @@ def keyframe_id(shot: int) -> str:
 
 
 def _keyframe_node(shot: ShotPlan, timeline: Timeline, stages: Stages) -> Node:
-    backend = stages.keyframes
     request = KeyframeRequest(
         shot=shot.index,
         shots=len(timeline.shots),
@@ -143,23 +143,34 @@ def _keyframe_node(shot: ShotPlan, timeline: Timeline, stages: Stages) -> Node:
         height=timeline.height,
         seed=shot.seed,
     )
-    params = {"backend": stages.params("keyframes"), "request": asdict(request)}
+    return keyframe_node(stages.keyframes, stages.params("keyframes"), request, shot.image)
+
+
+def keyframe_node(
+    backend: Any, backend_params: dict[str, Any], request: KeyframeRequest, image: Path | None
+) -> Node:
+    """One keyframe; its PNG carries the node's params (and its image's path) for `reproduce`."""
+    params = {"backend": backend_params, "request": asdict(request)}
+    files = {"image": image} if image else {}
 
     def run(ctx: NodeContext) -> None:
-        image = media.load_image(shot.image) if shot.image else None
-        result = backend.render(request, image, ctx).convert("RGB")
-        if result.size != (timeline.width, timeline.height):
+        picture = media.load_image(image) if image else None
+        result = backend.render(request, picture, ctx).convert("RGB")
+        if result.size != (request.width, request.height):
             raise ValueError(f"backend returned {result.size}, expected the job size")
-        meta = {"renga": json.dumps({"node": ctx.node_id, **params}, sort_keys=True)}
+        embedded = {"node": ctx.node_id, **params}
+        if files:
+            embedded["files"] = portable({k: str(v) for k, v in files.items()})
+        meta = {"renga": json.dumps(embedded, sort_keys=True)}
         media.save_png(ctx.out_dir / KEYFRAME_FILE, result, meta)
 
     return Node(
-        id=keyframe_id(shot.index),
+        id=keyframe_id(request.shot),
         stage="keyframe",
         run=run,
         params=params,
         version=backend.version,
-        files={"image": shot.image} if shot.image else {},
+        files=files,
         group=backend.model_group,
     )
 
@@ -419,17 +430,19 @@ def _mux_node(timeline: Timeline, stages: Stages, video: str) -> Node:
 def _contact_sheet_node(timeline: Timeline, stages: Stages) -> Node:
     deps = tuple(keyframe_id(i) for i in timeline.keyframes)
     labels = [f"shot {i}" for i in timeline.keyframes]
+    metadata = job_metadata(stages.cfg)
 
     def run(ctx: NodeContext) -> None:
         images = [media.load_image(ctx.inputs[d] / KEYFRAME_FILE) for d in deps]
         sheet = stages.contact_sheet.render(images, labels)
-        media.save_png(ctx.out_dir / CONTACT_SHEET_FILE, sheet)
+        embedded = {"renga": json.dumps({"renga": metadata}, sort_keys=True)}
+        media.save_png(ctx.out_dir / CONTACT_SHEET_FILE, sheet, embedded)
 
     return Node(
         id="contact_sheet",
         stage="contact_sheet",
         run=run,
-        params={"sheet": stages.params("contact_sheet"), "labels": labels},
+        params={"sheet": stages.params("contact_sheet"), "labels": labels, "metadata": metadata},
         version=stages.contact_sheet.version,
         deps=deps,
     )

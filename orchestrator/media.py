@@ -7,6 +7,7 @@ which the planner reports as one line.
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
 from collections import deque
@@ -639,6 +640,17 @@ def fit_image(image: Image.Image, width: int, height: int) -> Image.Image:
     if width < 1 or height < 1:
         raise ValueError(f"bad target size {width}x{height}")
     return ImageOps.fit(image, (width, height), method=Image.Resampling.LANCZOS)
+
+
+def thumbnail_jpeg(image: Image.Image | Frame, width: int, quality: int = 80) -> bytes:
+    """A small JPEG of an image or frame, `width` pixels wide, for pages that embed previews."""
+    picture = image if isinstance(image, Image.Image) else Image.fromarray(image)
+    width = min(width, picture.width)
+    height = max(1, round(width * picture.height / picture.width))
+    small = picture.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG", quality=quality, optimize=True)
+    return buffer.getvalue()
 
 
 def save_png(path: Path, image: Image.Image, metadata: Mapping[str, str] | None = None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from orchestrator import beats
-from orchestrator.errors import UserError
+from orchestrator.errors import RengaError, UserError
 from orchestrator.flow import (
     CONTACT_SHEET_FILE,
     KEYFRAME_FILE,
@@ -26,6 +27,7 @@ from orchestrator.graph import Graph
 from orchestrator.music import music_summary
 from orchestrator.plan import Timeline, plan_job
 from orchestrator.progress import NodeRecord, Reporter
+from orchestrator.report import REPORT_FILE, write_report
 from orchestrator.store import Store, write_json_atomic
 
 RUN_JSON = "run.json"
@@ -72,8 +74,8 @@ def execute(cfg: DictConfig, run_dir: Path, reporter: Reporter) -> dict[str, Any
     try:
         with reporter:
             executor.run(graph, store, reporter, records)
-    except BaseException:
-        publish(run_dir, timeline, graph, stages, store, records)
+    except BaseException as exc:
+        publish(run_dir, timeline, graph, stages, store, records, error=exc)
         raise
     output = publish(run_dir, timeline, graph, stages, store, records)
     reporter.summary(records, str(output), _headline(timeline, stages) | _node_lines(records))
@@ -105,8 +107,10 @@ def publish(
     stages: Stages,
     store: Store,
     records: list[NodeRecord],
+    error: BaseException | None = None,
 ) -> Path:
-    """Copy finished results into the run dir under their final names, then write run.json."""
+    """Copy finished results into the run dir under their final names, then write run.json and
+    report.html (for a failed run too: they show what finished)."""
     done = {r.id for r in records}
     keyframes_dir = run_dir / "keyframes"
     for shot in timeline.keyframes:
@@ -147,7 +151,31 @@ def publish(
         "nodes": [r.as_json() for r in records],
     }
     write_json_atomic(run_dir / RUN_JSON, summary)
+    _report(run_dir, summary, timeline, graph, store, stages.cfg, error)
     return output
+
+
+def _report(
+    run_dir: Path,
+    summary: dict[str, Any],
+    timeline: Timeline,
+    graph: Graph,
+    store: Store,
+    cfg: DictConfig,
+    error: BaseException | None,
+) -> None:
+    """The report is a view of the run: failing to draw it never fails the run."""
+    reason = None
+    if isinstance(error, RengaError):
+        reason = str(error)
+    elif isinstance(error, KeyboardInterrupt):
+        reason = "interrupted"
+    elif error is not None:
+        reason = f"{type(error).__name__}: {error}"
+    try:
+        write_report(run_dir, summary, timeline, graph, store, cfg, reason)
+    except Exception as exc:
+        print(f"warning: {REPORT_FILE} not written: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 def _place(source: Path, target: Path) -> None:

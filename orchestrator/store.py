@@ -42,12 +42,21 @@ def canonical_json(value: Any) -> str:
 
 def write_json_atomic(path: Path, value: Any) -> None:
     """Write JSON so that readers see either the old file or the whole new one."""
+    write_text_atomic(path, json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write text so that readers see either the old file or the whole new one."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2, sort_keys=True, ensure_ascii=False)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class Store:
@@ -112,6 +121,16 @@ class Store:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+    def manifests(self) -> Iterator[dict[str, Any]]:
+        """Every complete entry's manifest (past runs' params, metrics and timings)."""
+        for path in sorted(self.root.glob(f"*/*/{MANIFEST}")):
+            if path.parent.name.startswith(TEMP_PREFIX):
+                continue
+            try:
+                yield json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
 
     def sweep(self) -> int:
         """Remove temporaries left by dead processes; returns how many were removed."""

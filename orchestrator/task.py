@@ -15,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from orchestrator import commands
 from orchestrator.batch import record_job
 from orchestrator.errors import RengaError
 from orchestrator.progress import Reporter
@@ -22,6 +23,8 @@ from orchestrator.run import execute
 
 # Set by the CLI to let Hydra's held-back start-up output through once a job starts.
 on_start: Callable[[], None] | None = None
+# Set by `renga plan` (and `reproduce KEYFRAME.png`) before Hydra composes: run instead of a render.
+command: commands.Task | None = None
 
 
 def run(cfg: DictConfig) -> None:
@@ -31,7 +34,10 @@ def run(cfg: DictConfig) -> None:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     if hydra_cfg.mode != RunMode.MULTIRUN:
         try:
-            execute(cfg, run_dir, Reporter())
+            if command is not None:
+                commands.run_task(command, cfg, run_dir)
+            else:
+                execute(cfg, run_dir, Reporter())
         except RengaError as exc:
             print(exc.line(), file=sys.stderr)
             sys.exit(exc.exit_code)

@@ -70,11 +70,14 @@ class Cli:
         job: dict[str, Any] | None = None,
         run_dir: Path | None = None,
         timeout: float = 300,
+        command: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         if run_dir is None:
             self.runs += 1
             run_dir = self.tmp / f"run{self.runs}"
         argv = [sys.executable, "-m", "orchestrator"]
+        if command is not None:
+            argv.append(command)
         if job is not None:
             write_job(self.jobs, job)
             argv += ["--config-dir", str(self.jobs), "job=tiny"]

@@ -291,7 +291,9 @@ def test_failure_inside_a_node_names_it_and_keeps_finished_nodes(
     job["shots"][1]["image"] = str(broken)
     env_hook = tmp_path / "sitecustomize.py"
     # Delete the image after planning, while the first keyframe renders.
+    # sitecustomize runs before `-m` puts the checkout first on sys.path: put it there itself.
     env_hook.write_text(
+        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
         "import orchestrator.executors as e, os\n"
         "_run = e.run_node\n"
         "def run_node(node, *a, **k):\n"
