@@ -115,3 +115,29 @@ def make_config() -> Callable[..., DictConfig]:
         return cfg
 
     return make
+
+
+def patch_node_run(
+    monkeypatch: pytest.MonkeyPatch, hook_dir: Path, node_id: str, body: str
+) -> None:
+    """Make the CLI subprocesses run `body` (Python with `ctx` in scope) as `node_id`'s work.
+
+    A sitecustomize module wraps `orchestrator.executors.run_node`; it runs before `-m` puts
+    the checkout first on sys.path, so it puts the checkout there itself.
+    """
+    hook_dir.mkdir(parents=True, exist_ok=True)
+    indented = "\n".join(f"    {line}" for line in body.strip().splitlines())
+    (hook_dir / "sitecustomize.py").write_text(
+        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+        "import errno, os\n"
+        "import orchestrator.executors as executors\n"
+        "_run_node = executors.run_node\n"
+        "def _replacement(ctx):\n"
+        f"{indented}\n"
+        "def run_node(node, *args, **kwargs):\n"
+        f"    if node.id == {node_id!r}:\n"
+        "        node.run = _replacement\n"
+        "    return _run_node(node, *args, **kwargs)\n"
+        "executors.run_node = run_node\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hook_dir), str(ROOT)]))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import av
 import imageio_ffmpeg
 import numpy as np
 import pytest
-from conftest import ROOT, Cli, ok, tiny_job
+from conftest import ROOT, Cli, ok, patch_node_run, tiny_job
 
 from orchestrator import media
 from stages.mux import embedded_config
@@ -289,20 +288,10 @@ def test_failure_inside_a_node_names_it_and_keeps_finished_nodes(
 
     Image.new("RGB", (64, 48)).save(broken)
     job["shots"][1]["image"] = str(broken)
-    env_hook = tmp_path / "sitecustomize.py"
-    # Delete the image after planning, while the first keyframe renders.
-    # sitecustomize runs before `-m` puts the checkout first on sys.path: put it there itself.
-    env_hook.write_text(
-        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
-        "import orchestrator.executors as e, os\n"
-        "_run = e.run_node\n"
-        "def run_node(node, *a, **k):\n"
-        f"    if node.id == 'keyframe/1' and os.path.exists({str(broken)!r}):\n"
-        f"        os.remove({str(broken)!r})\n"
-        "    return _run(node, *a, **k)\n"
-        "e.run_node = run_node\n"
-    )
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), str(ROOT)]))
+    # The image disappears after planning, when its keyframe is about to render.
+    path = repr(str(broken))
+    gone = f"os.remove({path})\nraise FileNotFoundError(errno.ENOENT, 'gone', {path})"
+    patch_node_run(monkeypatch, tmp_path / "hook", "keyframe/1", gone)
     result = cli(*FAST, job=job)
     assert result.returncode == 1
     assert "node keyframe/1 failed" in result.stderr

@@ -5,41 +5,21 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, Cli, ok, tiny_job
+from conftest import ROOT, Cli, ok, patch_node_run, tiny_job
 
 from orchestrator import media
 
 FAST = ("preset=draft", "video.frames=17")
 
 
-def _with_fault(cli: Cli, tmp_path: Path, node_id: str, exception: str, *args: str):
-    """Run the CLI with `exception` raised inside `node_id`'s work (after it wrote a file)."""
-    hook = tmp_path / "hook" / "sitecustomize.py"
-    hook.parent.mkdir()
-    hook.write_text(
-        "import errno, orchestrator.executors as e\n"
-        "_build = e._build\n"
-        "def _faulty(node, *a, **k):\n"
-        f"    if node.id == {node_id!r}:\n"
-        "        run = node.run\n"
-        "        def failing(ctx):\n"
-        "            (ctx.out_dir / 'partial.bin').write_bytes(b'half')\n"
-        f"            raise {exception}\n"
-        "        node.run = failing\n"
-        "    return _build(node, *a, **k)\n"
-        "e._build = _faulty\n"
-    )
-    import os
-
-    os.environ["PYTHONPATH"] = str(hook.parent)
-    try:
-        return cli(*FAST, *args, job=tiny_job())
-    finally:
-        del os.environ["PYTHONPATH"]
+def _with_fault(cli: Cli, monkeypatch: pytest.MonkeyPatch, node_id: str, exception: str):
+    """Run the CLI with `exception` raised inside `node_id`'s work, after it wrote a file."""
+    body = f"(ctx.out_dir / 'partial.bin').write_bytes(b'half')\nraise {exception}"
+    patch_node_run(monkeypatch, cli.tmp / "hook", node_id, body)
+    return cli(*FAST, job=tiny_job())
 
 
 @pytest.mark.parametrize(
@@ -55,9 +35,9 @@ def _with_fault(cli: Cli, tmp_path: Path, node_id: str, exception: str, *args: s
     ],
 )  # fmt: skip
 def test_fault_in_a_node_is_named_and_the_store_stays_consistent(
-    cli: Cli, tmp_path: Path, exception: str, expected: str
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, exception: str, expected: str
 ):
-    result = _with_fault(cli, tmp_path, "segment/1.0", exception)
+    result = _with_fault(cli, monkeypatch, "segment/1.0", exception)
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1
@@ -69,6 +49,7 @@ def test_fault_in_a_node_is_named_and_the_store_stays_consistent(
     finished = {json.loads(p.read_text())["node"] for p in cli.cache.glob("*/*/manifest.json")}
     assert {"keyframe/0", "keyframe/1", "segment/0.0"} <= finished
     assert "segment/1.0" not in finished
+    monkeypatch.delenv("PYTHONPATH")
     resumed = cli.run_json(ok(cli(*FAST, job=tiny_job())))
     ran = {n["id"] for n in resumed["nodes"] if n["status"] == "ran"}
     assert ran & finished == set()

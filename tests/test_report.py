@@ -7,8 +7,9 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
 from browser import PageCheck, check_page, screenshot
-from conftest import ROOT, Cli, ok, tiny_job
+from conftest import ROOT, Cli, ok, patch_node_run, tiny_job
 from PIL import Image
 
 from orchestrator.report import beat_times, metric_series, render
@@ -68,28 +69,14 @@ def test_stills_report_shows_the_keyframes(cli: Cli):
     _assert_clean(page, images=2)
 
 
-def test_failed_run_gets_a_report_of_what_finished(cli: Cli, tmp_path: Path):
+def test_failed_run_gets_a_report_of_what_finished(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     job = tiny_job()
-    hook = tmp_path / "hook" / "sitecustomize.py"
-    hook.parent.mkdir()
-    # sitecustomize runs before `-m` puts the checkout first on sys.path: put it there itself.
-    hook.write_text(
-        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
-        "import orchestrator.executors as e\n"
-        "_run = e.run_node\n"
-        "def boom(ctx):\n"
-        "    raise RuntimeError('the GPU caught fire')\n"
-        "def run_node(node, *a, **k):\n"
-        "    if node.id == 'segment/1.0':\n"
-        "        node.run = boom\n"
-        "    return _run(node, *a, **k)\n"
-        "e.run_node = run_node\n"
+    patch_node_run(
+        monkeypatch, tmp_path / "hook", "segment/1.0", "raise RuntimeError('the GPU caught fire')"
     )
-    os.environ["PYTHONPATH"] = str(hook.parent)
-    try:
-        result = cli(*FAST, job=job)
-    finally:
-        del os.environ["PYTHONPATH"]
+    result = cli(*FAST, job=job)
     assert result.returncode != 0
     page = result.run_dir / "report.html"
     text = page.read_text()
