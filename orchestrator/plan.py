@@ -38,6 +38,7 @@ class ShotPlan:
     start: int
     image: Path | None
     seed: int
+    pick: int = 0
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,8 @@ def _shots(job: DictConfig, seed: int, fps: Fraction) -> tuple[ShotPlan, ...]:
         elif not shot.prompt.strip():
             raise UserError(f"{key}.prompt", "empty: a shot needs a prompt or an image")
         base = shot.seed if shot.seed is not None else derive_seed(seed, "shot", i)
+        if shot.pick < 0:
+            raise UserError(f"{key}.pick", f"must be 0 or more, got {shot.pick}")
         shots.append(
             ShotPlan(
                 index=i,
@@ -242,6 +245,7 @@ def _shots(job: DictConfig, seed: int, fps: Fraction) -> tuple[ShotPlan, ...]:
                 start=start,
                 image=image,
                 seed=base,
+                pick=shot.pick,
             )
         )
         start += frames

@@ -107,6 +107,11 @@ def publish(
     if source[0] in done:
         node = graph[source[0]]
         _place(store.entry(node.stage, node.key) / source[1], output)
+    if timeline.mode == "video" and "contact_sheet" in done:
+        sheet = graph["contact_sheet"]
+        _place(
+            store.entry(sheet.stage, sheet.key) / CONTACT_SHEET_FILE, run_dir / CONTACT_SHEET_FILE
+        )
     summary: dict[str, Any] = {
         "mode": timeline.mode,
         "frames": timeline.frames if timeline.mode == "video" else 0,

@@ -13,6 +13,8 @@ class ShotConfig:
     frames: int | None = None
     image: str | None = None
     seed: int | None = None
+    # Which of the keyframe backend's `candidates` animates (0-based).
+    pick: int = 0
 
 
 @dataclass
