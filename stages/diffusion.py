@@ -11,7 +11,9 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from orchestrator.errors import UserError
 from orchestrator.models import (
+    DTYPES,
     RUNTIME_KEYS,
     Lora,
     PipelineSpec,
@@ -82,6 +84,11 @@ class DiffusersBackend:
         if self._spec is not None:
             return self._spec
         prefix = self.config_group
+        if self.dtype != "auto" and self.dtype not in DTYPES:
+            raise UserError(
+                f"{prefix}.dtype",
+                f"unknown value {self.dtype!r}; expected auto or {', '.join(DTYPES)}",
+            )
         source = locate(self.model, f"{prefix}.model", self.allow_download)
         config = None
         if self.single_files:

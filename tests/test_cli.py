@@ -293,11 +293,7 @@ def test_failure_inside_a_node_names_it_and_keeps_finished_nodes(cli: Cli, tmp_p
         "    return _run(node, *a, **k)\n"
         "e.run_node = run_node\n"
     )
-    os.environ["PYTHONPATH"] = str(tmp_path)
-    try:
-        result = cli(*FAST, job=job)
-    finally:
-        del os.environ["PYTHONPATH"]
+    result = cli(*FAST, job=job, env={"PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])})
     assert result.returncode == 1
     assert "node keyframe/1 failed" in result.stderr
     assert "run the same command again to resume" in result.stderr

@@ -14,7 +14,7 @@ from PIL import Image
 
 from orchestrator import media
 from orchestrator.errors import UserError
-from orchestrator.models import reset_step_caches
+from orchestrator.models import RUNTIME_KEYS, reset_step_caches
 from orchestrator.plan import Timeline
 from orchestrator.stage import KeyframeRequest, NodeContext
 from stages.diffusion import DiffusersBackend, step_callback
@@ -30,6 +30,8 @@ class ZitKeyframes(DiffusersBackend):
     transformer_class = "ZImageTransformer2DModel"
     denoisers = ("transformer",)
     step_caches = ("none", "taylorseer")
+    # Each candidate's seed is in its request: asking for more re-renders none of the others.
+    cache_exclude = (*RUNTIME_KEYS, "candidates")
 
     def __init__(
         self,

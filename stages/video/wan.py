@@ -61,6 +61,12 @@ class Wan22I2V(DiffusersBackend):
             raise UserError("video.steps", f"must be at least 1, got {self.steps}")
         if self.shift <= 0:
             raise UserError("video.shift", f"must be positive, got {self.shift}")
+        if self.guidance_scale <= 1.0 and (self.guidance_scale_2 or 0.0) > 1.0:
+            raise UserError(
+                "video.guidance_scale_2",
+                "CFG runs only when video.guidance_scale > 1, so the low-noise expert would "
+                "ignore this; raise guidance_scale or set guidance_scale_2 to 1.0",
+            )
         self.check_experts()
         super().validate(timeline)
 

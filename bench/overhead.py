@@ -1,0 +1,127 @@
+"""renga's overhead over a plain diffusers script, on the same tiny models and settings.
+
+Job: one ZIT keyframe and four chained Wan 2.2 A14B segments (tiny random models, 2 steps).
+renga runs it through the real engine (compose, plan, graph, store, executor, mux) with a fresh
+store each time; the reference script loads the same pipelines, renders the keyframe, chains
+four clips from each clip's last frame and writes the same H.264 file. Both run in this
+process, alternating, after one warm-up each; the median of `--repeats` runs is compared.
+Last line: `ratio renga/plain wall time: X.XX` (goal <= 1.10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+SIZE = 32
+CLIP = 9
+STEPS = 2
+SEQ = 16
+PROMPT = "a red kite over a field"
+MOTION = "the kite climbs into the wind"
+
+
+def renga_run(models: dict[str, Path], work: Path) -> float:
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+    from rich.console import Console
+
+    from orchestrator.config import CONF_DIR
+    from orchestrator.progress import Reporter
+    from orchestrator.run import execute
+
+    started = time.perf_counter()
+    overrides = [
+        f"keyframes.model={models['zit']}", f"video.model={models['a14b']}",
+        f"keyframes.steps={STEPS}", f"keyframes.resolution={SIZE}",
+        f"keyframes.max_sequence_length={SEQ}", f"video.steps={STEPS}", f"video.frames={CLIP}",
+        f"video.max_sequence_length={SEQ}", "audio=none", f"cache_dir={work / 'cache'}",
+    ]  # fmt: skip
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        cfg = compose("config", overrides=overrides)
+    frames = CLIP + 3 * (CLIP - 1)
+    shot = {"prompt": PROMPT, "motion": MOTION, "frames": frames}
+    job = {"width": SIZE, "height": SIZE, "soundtrack": None, "negative_prompt": "blurry"}
+    cfg.job = OmegaConf.merge(cfg.job, {**job, "shots": [shot]})
+    reporter = Reporter(Console(file=io.StringIO()))
+    with reporter:
+        run = execute(cfg, work / "run", reporter)
+    assert run["frames"] == frames and sum(n["stage"] == "segment" for n in run["nodes"]) == 4
+    return time.perf_counter() - started
+
+
+def plain_run(models: dict[str, Path], work: Path) -> float:
+    import numpy as np
+    import torch
+    from diffusers import WanImageToVideoPipeline, ZImagePipeline
+    from PIL import Image
+
+    from orchestrator import media
+
+    started = time.perf_counter()
+    zit = ZImagePipeline.from_pretrained(models["zit"], local_files_only=True)
+    zit.set_progress_bar_config(disable=True)
+    image = zit(
+        PROMPT, height=SIZE, width=SIZE, num_inference_steps=STEPS, guidance_scale=0.0,
+        max_sequence_length=SEQ, generator=torch.Generator("cpu").manual_seed(0),
+    ).images[0]  # fmt: skip
+    image.save(work / "keyframe.png")
+    del zit
+    wan = WanImageToVideoPipeline.from_pretrained(models["a14b"], local_files_only=True)
+    wan.set_progress_bar_config(disable=True)
+    wan.scheduler = type(wan.scheduler).from_config(wan.scheduler.config, flow_shift=5.0)
+    kept: list[np.ndarray] = []
+    for index in range(4):
+        clip = wan(
+            image=image, prompt=MOTION, negative_prompt="blurry", height=SIZE, width=SIZE,
+            num_frames=CLIP, num_inference_steps=STEPS, guidance_scale=3.5,
+            guidance_scale_2=3.5, max_sequence_length=SEQ, output_type="np",
+            generator=torch.Generator("cpu").manual_seed(index),
+        ).frames[0]  # fmt: skip
+        frames = [(np.clip(f, 0, 1) * 255 + 0.5).astype(np.uint8) for f in clip]
+        kept.extend(frames if index == 0 else frames[1:])
+        image = Image.fromarray(frames[-1])
+    media.write_video(work / "final.mp4", iter(kept), fps=Fraction(16), codec=media.h264())
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    import tiny_models
+
+    with tempfile.TemporaryDirectory(prefix="renga-overhead-") as tmp:
+        root = Path(tmp)
+        models = {
+            "zit": tiny_models.zit(root / "models" / "zit"),
+            "a14b": tiny_models.wan_a14b(root / "models" / "a14b"),
+        }
+        times: dict[str, list[float]] = {"renga": [], "plain": []}
+        runners = {"renga": renga_run, "plain": plain_run}
+        for rep in range(args.repeats + 1):
+            order = ("renga", "plain") if rep % 2 == 0 else ("plain", "renga")
+            for name in order:
+                work = root / f"{name}{rep}"
+                work.mkdir()
+                seconds = runners[name](models, work)
+                if rep > 0:
+                    times[name].append(seconds)
+                print(f"{name:6s} run {rep}{' (warm-up)' if rep == 0 else ''}: {seconds:.2f} s")
+        renga, plain = statistics.median(times["renga"]), statistics.median(times["plain"])
+        print(f"median renga {renga:.2f} s, plain {plain:.2f} s")
+        print(f"ratio renga/plain wall time: {renga / plain:.2f}")
+
+
+if __name__ == "__main__":
+    main()
