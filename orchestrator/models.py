@@ -33,6 +33,17 @@ class ModelPool:
         self.group: str | None = None
         self.loads = 0
 
+    def __enter__(self) -> ModelPool:
+        """For one run: everything alive before it is set aside from garbage collection, so
+        releasing a model group scans only what the run created (a full scan of a process
+        holding torch and diffusers takes a quarter of a second)."""
+        gc.freeze()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+        gc.unfreeze()
+
     def get(self, name: str, loader: Callable[[], Any]) -> Any:
         """The model called `name`, loading it with `loader` the first time it is asked for."""
         if name not in self._models:
@@ -47,8 +58,11 @@ class ModelPool:
             self.group = group
 
     def release(self) -> None:
-        self._models.clear()
+        """Drop every model and collect the cycles that would keep their weights alive."""
         self.group = None
+        if not self._models:
+            return
+        self._models.clear()
         gc.collect()
         torch = sys.modules.get("torch")
         if torch is not None and torch.cuda.is_available():
