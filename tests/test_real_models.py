@@ -418,3 +418,20 @@ def test_pool_loads_once_and_releases_a_group_before_the_next():
     assert pool.get("zit-model", object) is first
     pool.switch("wan")
     assert pool.get("zit-model", object) is not first and pool.loads == 2
+
+
+def test_presets_bundle_memory_and_speed_settings(make_config, tiny_models, tmp_path):
+    low = make_config("preset=low_vram", draft=False)
+    for group in ("keyframes", "video"):
+        assert (low[group].offload, low[group].fp8, low[group].vae_tiling) == ("group", True, True)
+    quality = make_config("preset=quality", draft=False)
+    assert quality.video.steps == 50 and quality.keyframes.render_at == "model"
+    models = (f"keyframes.model={tiny_models['zit']}", f"video.model={tiny_models['a14b']}")
+    lightning = make_config("preset=lightning", *models, draft=False, job=job())
+    video = lightning.video
+    assert (video.steps, video.guidance_scale, video.guidance_scale_2) == (4, 1.0, 1.0)
+    assert [lora.expert for lora in video.loras] == ["high", "low"]
+    with pytest.raises(UserError) as error:
+        prepare(lightning, tmp_path / "run")
+    assert error.value.key == "video.loras[0].path"
+    assert "Lightning" in error.value.message
