@@ -23,12 +23,11 @@ class LocalExecutor:
         self, graph: Graph, store: Store, reporter: Reporter, records: list[NodeRecord]
     ) -> None:
         """Run every node, appending a record per finished node to `records` as it finishes."""
-        pool = ModelPool()
         reporter.plan(Counter(node.stage for node in graph))
         sorter = graph.sorter()
         sorter.prepare()
         ready: list[str] = []
-        try:
+        with ModelPool() as pool:
             while sorter.is_active():
                 ready.extend(sorter.get_ready())
                 node = graph[_pick(graph, ready, store, pool.group)]
@@ -39,8 +38,6 @@ class LocalExecutor:
                 )
                 reporter.node_done(records[-1])
                 sorter.done(node.id)
-        finally:
-            pool.release()
 
 
 def _pick(graph: Graph, ready: list[str], store: Store, group: str | None) -> str:

@@ -19,9 +19,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from orchestrator import beats, media
+from orchestrator.errors import UserError
 from orchestrator.graph import Graph, Node
 from orchestrator.metadata import portable
-from orchestrator.plan import SegmentPlan, ShotPlan, Timeline
+from orchestrator.plan import SegmentPlan, ShotPlan, Timeline, derive_seed
 from orchestrator.stage import KeyframeRequest, NodeContext, SegmentRequest
 
 KEYFRAME_FILE = "keyframe.png"
@@ -108,12 +109,19 @@ def build_graph(timeline: Timeline, stages: Stages) -> Graph:
     graph = Graph()
     if timeline.music is not None and timeline.soundtrack is not None:
         graph.add(beats.node(timeline.soundtrack, timeline.music.settings))
+    candidates = getattr(stages.keyframes, "candidates", 1)
     for shot in timeline.shots:
         if shot.index in timeline.keyframes:
-            graph.add(_keyframe_node(shot, timeline, stages))
-    if timeline.mode == "stills":
-        graph.add(_contact_sheet_node(timeline, stages))
-    else:
+            if shot.pick >= candidates:
+                raise UserError(
+                    f"job.shots[{shot.index}].pick",
+                    f"is {shot.pick} but keyframes.candidates is {candidates} (picks count from 0)",
+                )
+            for candidate in range(candidates):
+                graph.add(_keyframe_node(shot, timeline, stages, candidate))
+    if timeline.mode == "stills" or candidates > 1:
+        graph.add(_contact_sheet_node(timeline, stages, candidates))
+    if timeline.mode != "stills":
         for segment in timeline.segments:
             graph.add(_segment_node(segment, timeline, stages))
         graph.add(_assemble_node(timeline, stages))
@@ -133,7 +141,19 @@ def keyframe_id(shot: int) -> str:
     return f"keyframe/{shot}"
 
 
-def _keyframe_node(shot: ShotPlan, timeline: Timeline, stages: Stages) -> Node:
+def candidate_id(shot: ShotPlan, candidate: int) -> str:
+    """The picked candidate is the shot's keyframe; the others only reach the contact sheet."""
+    if candidate == shot.pick:
+        return keyframe_id(shot.index)
+    return f"{keyframe_id(shot.index)}/candidate{candidate}"
+
+
+def candidate_seed(shot: ShotPlan, candidate: int) -> int:
+    """Candidate 0 is the shot's own seed, so asking for more candidates changes none of them."""
+    return shot.seed if candidate == 0 else derive_seed(shot.seed, "candidate", candidate)
+
+
+def _keyframe_node(shot: ShotPlan, timeline: Timeline, stages: Stages, candidate: int) -> Node:
     request = KeyframeRequest(
         shot=shot.index,
         shots=len(timeline.shots),
@@ -141,13 +161,23 @@ def _keyframe_node(shot: ShotPlan, timeline: Timeline, stages: Stages) -> Node:
         negative_prompt=shot.negative_prompt,
         width=timeline.width,
         height=timeline.height,
-        seed=shot.seed,
+        seed=candidate_seed(shot, candidate),
     )
-    return keyframe_node(stages.keyframes, stages.params("keyframes"), request, shot.image)
+    return keyframe_node(
+        stages.keyframes,
+        stages.params("keyframes"),
+        request,
+        shot.image,
+        node_id=candidate_id(shot, candidate),
+    )
 
 
 def keyframe_node(
-    backend: Any, backend_params: dict[str, Any], request: KeyframeRequest, image: Path | None
+    backend: Any,
+    backend_params: dict[str, Any],
+    request: KeyframeRequest,
+    image: Path | None,
+    node_id: str | None = None,
 ) -> Node:
     """One keyframe; its PNG carries the node's params (and its image's path) for `reproduce`."""
     params = {"backend": backend_params, "request": asdict(request)}
@@ -165,7 +195,7 @@ def keyframe_node(
         media.save_png(ctx.out_dir / KEYFRAME_FILE, result, meta)
 
     return Node(
-        id=keyframe_id(request.shot),
+        id=node_id or keyframe_id(request.shot),
         stage="keyframe",
         run=run,
         params=params,
@@ -427,9 +457,16 @@ def _mux_node(timeline: Timeline, stages: Stages, video: str) -> Node:
     )
 
 
-def _contact_sheet_node(timeline: Timeline, stages: Stages) -> Node:
-    deps = tuple(keyframe_id(i) for i in timeline.keyframes)
-    labels = [f"shot {i}" for i in timeline.keyframes]
+def _contact_sheet_node(timeline: Timeline, stages: Stages, candidates: int) -> Node:
+    shots = [timeline.shots[i] for i in timeline.keyframes]
+    deps = tuple(candidate_id(s, k) for s in shots for k in range(candidates))
+    labels = [
+        f"shot {s.index}"
+        if candidates == 1
+        else f"shot {s.index} #{k}" + (" *" if k == s.pick else "")
+        for s in shots
+        for k in range(candidates)
+    ]
     metadata = job_metadata(stages.cfg)
 
     def run(ctx: NodeContext) -> None:

@@ -42,6 +42,7 @@ class ShotPlan:
     seed: int
     speech: Path | None = None
     motion_scale: float = 1.0
+    pick: int = 0
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,8 @@ def _shots(job: DictConfig, seed: int, fps: Fraction) -> tuple[ShotPlan, ...]:
                     f"{length:.2f} s of speech does not fit the shot's {float(frames / fps):.2f} s",
                 )
         base = shot.seed if shot.seed is not None else derive_seed(seed, "shot", i)
+        if shot.pick < 0:
+            raise UserError(f"{key}.pick", f"must be 0 or more, got {shot.pick}")
         shots.append(
             ShotPlan(
                 index=i,
@@ -274,6 +277,7 @@ def _shots(job: DictConfig, seed: int, fps: Fraction) -> tuple[ShotPlan, ...]:
                 image=image,
                 seed=base,
                 speech=speech,
+                pick=shot.pick,
             )
         )
         start += frames

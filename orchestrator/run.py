@@ -132,6 +132,11 @@ def publish(
         _place(store.entry(node.stage, node.key) / source[1], output)
     if beats.STAGE in done:
         _place(store.entry(beats.STAGE, graph[beats.STAGE].key) / beats.FILE, run_dir / beats.FILE)
+    if timeline.mode == "video" and "contact_sheet" in done:
+        sheet = graph["contact_sheet"]
+        _place(
+            store.entry(sheet.stage, sheet.key) / CONTACT_SHEET_FILE, run_dir / CONTACT_SHEET_FILE
+        )
     frames, fps = output_timing(timeline, stages)
     summary: dict[str, Any] = {
         "mode": timeline.mode,

@@ -71,6 +71,7 @@ class Cli:
         run_dir: Path | None = None,
         timeout: float = 300,
         command: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         if run_dir is None:
             self.runs += 1
@@ -82,9 +83,13 @@ class Cli:
             write_job(self.jobs, job)
             argv += ["--config-dir", str(self.jobs), "job=tiny"]
         argv += [f"cache_dir={self.cache}", f"hydra.run.dir={run_dir}", *args]
-        env = {**os.environ, "COLUMNS": "120"}
         result = subprocess.run(
-            argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+            argv,
+            cwd=ROOT,
+            env={**os.environ, "COLUMNS": "120", **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         result.run_dir = run_dir  # type: ignore[attr-defined]
         return result
@@ -108,9 +113,12 @@ def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[
 def make_config() -> Callable[..., DictConfig]:
     """Compose the real config tree, then put a tiny job in place of the example."""
 
-    def make(*overrides: str, job: dict[str, Any] | None = None) -> DictConfig:
+    def make(*overrides: str, job: dict[str, Any] | None = None, draft: bool = True) -> DictConfig:
+        """Draft backends unless `draft=False` or the overrides name a preset."""
+        named = any(o.startswith("preset=") for o in overrides)
+        preset = ["preset=draft"] if draft and not named else []
         with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
-            cfg = compose("config", overrides=list(overrides))
+            cfg = compose("config", overrides=[*preset, *overrides])
         cfg.job = OmegaConf.merge(cfg.job, job or tiny_job())
         return cfg
 
@@ -141,3 +149,11 @@ def patch_node_run(
         "executors.run_node = run_node\n"
     )
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hook_dir), str(ROOT)]))
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random ZIT, Wan 2.2 A14B and TI2V-5B folders (+ LoRA files), built once per run."""
+    import tiny_models as build
+
+    return build.build_all(tmp_path_factory.mktemp("tiny-models"))

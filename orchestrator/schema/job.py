@@ -14,6 +14,8 @@ class ShotConfig:
     image: str | None = None
     seed: int | None = None
     speech: str | None = None
+    # Which of the keyframe backend's `candidates` animates (0-based).
+    pick: int = 0
 
 
 @dataclass

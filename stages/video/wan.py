@@ -1,0 +1,179 @@
+"""Wan 2.2 image-to-video segments: the A14B two-expert model and the TI2V-5B model.
+
+A14B denoises the noisy steps with `transformer` (high-noise expert) and the rest with
+`transformer_2`, switching at `boundary_ratio`; it can end a clip on a given frame
+(`last_image`), which morph and closure need. TI2V-5B has one transformer and ignores
+`last_image`, so those modes are refused at plan time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from orchestrator.errors import UserError
+from orchestrator.models import count_calls, reset_step_caches
+from orchestrator.plan import Timeline
+from orchestrator.stage import NodeContext, SegmentRequest
+from stages.diffusion import DiffusersBackend, step_callback
+
+
+class Wan22I2V(DiffusersBackend):
+    version = "1"
+    group = "wan"
+    config_group = "video"
+    pipeline = "WanImageToVideoPipeline"
+    transformer_class = "WanTransformer3DModel"
+    denoisers: tuple[str, ...] = ("transformer", "transformer_2")
+    step_caches = ("none", "first_block", "taylorseer", "magcache")
+    supports_last_image = True
+    size_multiple = 16
+
+    def __init__(
+        self,
+        model: str = "Wan-AI/Wan2.2-I2V-A14B-Diffusers",
+        transformer_2: str | None = None,
+        frames: int = 81,
+        fps: float = 16.0,
+        steps: int = 40,
+        guidance_scale: float = 3.5,
+        guidance_scale_2: float | None = 3.5,
+        boundary_ratio: float | None = 0.9,
+        shift: float = 5.0,
+        max_sequence_length: int = 512,
+        **settings: Any,
+    ) -> None:
+        super().__init__(model, single_files={"transformer_2": transformer_2}, **settings)
+        self.clip_frames = frames
+        self.fps = fps
+        self.steps = steps
+        self.guidance_scale = guidance_scale
+        self.guidance_scale_2 = guidance_scale_2
+        self.boundary_ratio = boundary_ratio
+        self.shift = shift
+        self.max_sequence_length = max_sequence_length
+
+    def validate(self, timeline: Timeline) -> None:
+        if self.steps < 1:
+            raise UserError("video.steps", f"must be at least 1, got {self.steps}")
+        if self.shift <= 0:
+            raise UserError("video.shift", f"must be positive, got {self.shift}")
+        if self.guidance_scale <= 1.0 and (self.guidance_scale_2 or 0.0) > 1.0:
+            raise UserError(
+                "video.guidance_scale_2",
+                "CFG runs only when video.guidance_scale > 1, so the low-noise expert would "
+                "ignore this; raise guidance_scale or set guidance_scale_2 to 1.0",
+            )
+        self.check_experts()
+        super().validate(timeline)
+
+    def check_experts(self) -> None:
+        ratio = self.boundary_ratio
+        if ratio is None or not 0.0 < ratio < 1.0:
+            raise UserError(
+                "video.boundary_ratio",
+                f"must be between 0 and 1 for the two-expert model, got {ratio}",
+            )
+
+    def prepare(self, pipe: Any) -> Any:
+        """The configured scheduler shift and expert boundary, whatever the folder says."""
+        config = dict(pipe.scheduler.config)
+        shift = {"flow_shift": self.shift} if "flow_shift" in config else {"shift": self.shift}
+        pipe.scheduler = type(pipe.scheduler).from_config(config, **shift)
+        pipe.register_to_config(boundary_ratio=self.boundary_ratio)
+        return pipe
+
+    def generate(
+        self,
+        request: SegmentRequest,
+        start: np.ndarray,
+        end: np.ndarray | None,
+        ctx: NodeContext,
+    ) -> Iterator[np.ndarray]:
+        import torch
+
+        pipe = self.pipe(ctx)
+        cfg = self.guidance_scale > 1.0
+        embeds, negative_embeds = self.cached(
+            ctx,
+            "prompt",
+            f"{cfg}\0{request.prompt}\0{request.negative_prompt}",
+            lambda: pipe.encode_prompt(
+                prompt=request.prompt,
+                negative_prompt=request.negative_prompt,
+                do_classifier_free_guidance=cfg,
+                max_sequence_length=self.max_sequence_length,
+                device=pipe._execution_device,
+            ),
+        )
+        counts: dict[str, int] = {}
+        handles = count_calls(pipe, self.denoisers, counts)
+        reset_step_caches(pipe, self.denoisers)
+        try:
+            output = pipe(
+                image=Image.fromarray(start),
+                last_image=self.last_image(end),
+                prompt_embeds=embeds,
+                negative_prompt_embeds=negative_embeds if cfg else None,
+                height=request.height,
+                width=request.width,
+                num_frames=request.num_frames,
+                num_inference_steps=self.steps,
+                guidance_scale=self.guidance_scale,
+                guidance_scale_2=self.guidance_scale_2 if self.boundary_ratio else None,
+                generator=torch.Generator("cpu").manual_seed(request.seed),
+                output_type="np",
+                callback_on_step_end=step_callback(ctx, self.steps),
+            )
+        finally:
+            for handle in handles:
+                handle.remove()
+        ctx.metrics["denoiser_calls"] = counts
+        for frame in output.frames[0]:
+            yield (np.clip(frame, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+    def last_image(self, end: np.ndarray | None) -> Image.Image | None:
+        return Image.fromarray(end) if end is not None else None
+
+
+class Wan22TI2V(Wan22I2V):
+    """TI2V-5B: one transformer, 121 frames at 24 fps, sizes on a 32-pixel grid."""
+
+    denoisers = ("transformer",)
+    supports_last_image = False
+    size_multiple = 32
+
+    def __init__(
+        self,
+        model: str = "Wan-AI/Wan2.2-TI2V-5B-Diffusers",
+        frames: int = 121,
+        fps: float = 24.0,
+        steps: int = 50,
+        guidance_scale: float = 5.0,
+        guidance_scale_2: float | None = None,
+        boundary_ratio: float | None = None,
+        shift: float = 5.0,
+        **settings: Any,
+    ) -> None:
+        super().__init__(
+            model, frames=frames, fps=fps, steps=steps, guidance_scale=guidance_scale,
+            guidance_scale_2=guidance_scale_2, boundary_ratio=boundary_ratio, shift=shift,
+            **settings,
+        )  # fmt: skip
+
+    def check_experts(self) -> None:
+        if "transformer_2" in self.single_files:
+            raise UserError("video.transformer_2", "TI2V-5B has one transformer; remove it")
+        if self.boundary_ratio is not None or self.guidance_scale_2 is not None:
+            key = (
+                "video.boundary_ratio"
+                if self.boundary_ratio is not None
+                else "video.guidance_scale_2"
+            )
+            raise UserError(key, "TI2V-5B has one transformer; set it to null")
+
+    def last_image(self, end: np.ndarray | None) -> Image.Image | None:
+        return None
