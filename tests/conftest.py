@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,34 @@ class Cli:
         result.run_dir = run_dir  # type: ignore[attr-defined]
         return result
 
+    def kill_after(
+        self,
+        manifests: int,
+        *args: str,
+        job: dict[str, Any],
+        env: dict[str, str] | None = None,
+        limit: float = 120,
+    ) -> set[str]:
+        """Start a render, SIGKILL it once the store holds `manifests` finished nodes (or at
+        once for 0), and return the ids of the nodes that had finished."""
+        write_job(self.jobs, job)
+        argv = [
+            sys.executable, "-m", "orchestrator", "--config-dir", str(self.jobs), "job=tiny",
+            f"cache_dir={self.cache}", f"hydra.run.dir={self.tmp / 'killed'}", *args,
+        ]  # fmt: skip
+        process = subprocess.Popen(
+            argv, cwd=ROOT, env={**os.environ, **(env or {})},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline and process.poll() is None:
+            if len(list(self.cache.glob("*/*/manifest.json"))) >= manifests:
+                break
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        return {json.loads(p.read_text())["node"] for p in self.cache.glob("*/*/manifest.json")}
+
     @staticmethod
     def run_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
         return json.loads((result.run_dir / "run.json").read_text())  # type: ignore[attr-defined]
@@ -157,3 +187,33 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     import tiny_models as build
 
     return build.build_all(tmp_path_factory.mktemp("tiny-models"))
+
+
+NO_NETWORK = """\
+import socket
+
+def _refuse(self, address, *args):
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        raise OSError(f"test guard: network access to {address!r}")
+    return _connect(self, address, *args)
+
+_connect = socket.socket.connect
+socket.socket.connect = _refuse
+socket.socket.connect_ex = _refuse
+"""
+
+
+@pytest.fixture
+def offline_env(tmp_path: Path) -> dict[str, str]:
+    """An empty HF cache, HF_HUB_OFFLINE, and a socket guard loaded into the CLI process."""
+    guard = tmp_path / "guard"
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(NO_NETWORK)
+    hub = tmp_path / "hf-cache"
+    hub.mkdir()
+    return {
+        "PYTHONPATH": os.pathsep.join([str(guard), str(ROOT)]),
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_CACHE": str(hub),
+        "HF_HOME": str(tmp_path / "hf-home"),
+    }

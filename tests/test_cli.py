@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import signal
 import subprocess
-import sys
-import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -136,14 +132,6 @@ def test_soundtrack_is_the_audio_and_matches_the_video(cli: Cli):
     assert np.abs(samples).max() > 0.05
 
 
-def _wait_for_manifests(cache: Path, count: int, process: subprocess.Popen, limit: float) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline and process.poll() is None:
-        if len(list(cache.glob("*/*/manifest.json"))) >= count:
-            return
-        time.sleep(0.02)
-
-
 @pytest.mark.parametrize("after_nodes", [0, 2, 5])
 def test_sigkill_at_any_point_resumes_to_identical_output(cli: Cli, after_nodes: int):
     job = tiny_job()
@@ -151,16 +139,7 @@ def test_sigkill_at_any_point_resumes_to_identical_output(cli: Cli, after_nodes:
     reference = ok(cli(*FAST, "cache_dir=" + str(cli.tmp / "reference-cache"), job=job))
     expected = list(media.read_frames(reference.run_dir / "final.mp4"))
 
-    killed_dir = cli.tmp / "killed"
-    argv = [
-        sys.executable, "-m", "orchestrator", "--config-dir", str(cli.jobs), "job=tiny", *FAST,
-        f"cache_dir={cli.cache}", f"hydra.run.dir={killed_dir}",
-    ]  # fmt: skip
-    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _wait_for_manifests(cli.cache, after_nodes, process, limit=60)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    finished = {json.loads(p.read_text())["node"] for p in cli.cache.glob("*/*/manifest.json")}
+    finished = cli.kill_after(after_nodes, *FAST, job=job)
 
     resumed = ok(cli(*FAST, job=job))
     run = cli.run_json(resumed)

@@ -4,7 +4,6 @@ pipelines, the real CLI. Offline: a socket guard fails any run that tries the ne
 from __future__ import annotations
 
 import io
-import os
 import shutil
 from fractions import Fraction
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import ROOT, Cli, ok, tiny_job
+from conftest import Cli, ok, tiny_job
 from PIL import Image
 from rich.console import Console
 
@@ -35,19 +34,6 @@ TINY = (
     "audio=none",
 )
 
-NO_NETWORK = """\
-import socket
-
-def _refuse(self, address, *args):
-    if self.family in (socket.AF_INET, socket.AF_INET6):
-        raise OSError(f"test guard: network access to {address!r}")
-    return _connect(self, address, *args)
-
-_connect = socket.socket.connect
-socket.socket.connect = _refuse
-socket.socket.connect_ex = _refuse
-"""
-
 
 def job(**overrides: Any) -> dict[str, Any]:
     """32x32, two shots of 12 and 8 frames: two clips for the first shot, one for the second."""
@@ -62,22 +48,6 @@ def job(**overrides: Any) -> dict[str, Any]:
 def models_args(models: dict[str, Path], video: str = "wan22_i2v_a14b") -> tuple[str, ...]:
     folder = models["a14b"] if video == "wan22_i2v_a14b" else models["ti2v"]
     return (f"keyframes.model={models['zit']}", f"video={video}", f"video.model={folder}")
-
-
-@pytest.fixture
-def offline_env(tmp_path: Path) -> dict[str, str]:
-    """An empty HF cache, HF_HUB_OFFLINE, and a socket guard loaded into the CLI process."""
-    guard = tmp_path / "guard"
-    guard.mkdir()
-    (guard / "sitecustomize.py").write_text(NO_NETWORK)
-    hub = tmp_path / "hf-cache"
-    hub.mkdir()
-    return {
-        "PYTHONPATH": os.pathsep.join([str(guard), str(ROOT)]),
-        "HF_HUB_OFFLINE": "1",
-        "HF_HUB_CACHE": str(hub),
-        "HF_HOME": str(tmp_path / "hf-home"),
-    }
 
 
 def _in_hf_cache(hub: Path, repo: str, folder: Path) -> None:
