@@ -35,6 +35,7 @@ from orchestrator.metadata import (
 from orchestrator.plan import resolve_path
 from orchestrator.progress import NodeRecord, Reporter
 from orchestrator.run import RUN_JSON, _place, _writable_dir, cache_dir
+from orchestrator.schema import group_schemas
 from orchestrator.stage import KeyframeRequest
 from orchestrator.store import Store, write_json_atomic
 
@@ -98,7 +99,12 @@ def _reproduce_argv(args: list[str]) -> Iterator[tuple[list[str], Task | None]]:
     data = read_embedded(path)
     if not is_job(data):
         keyframes = any(a.lstrip("+~").startswith(("keyframes=", "keyframes.")) for a in overrides)
-        yield overrides, Task("keyframe", {"params": data, "source": path, "backend": keyframes})
+        chosen = any(a.lstrip("+~").startswith("keyframes=") for a in overrides)
+        option = _keyframes_option(data.get("backend", {}).get("_target_"))
+        # Compose the backend the keyframe was made with, so `keyframes.x=...` overrides its keys.
+        group = [] if chosen or option is None else [f"keyframes={option}"]
+        task = Task("keyframe", {"params": data, "source": path, "backend": keyframes})
+        yield [*group, *overrides], task
         return
     tree = Path(tempfile.mkdtemp(prefix="renga-reproduce-"))
     try:
@@ -106,6 +112,14 @@ def _reproduce_argv(args: list[str]) -> Iterator[tuple[list[str], Task | None]]:
         yield ["--config-dir", str(tree), "--config-name", REPRODUCE_CONFIG, *overrides], None
     finally:
         shutil.rmtree(tree, ignore_errors=True)
+
+
+def _keyframes_option(target: str | None) -> str | None:
+    """The `keyframes=` option whose schema names `target`."""
+    for name, schema in group_schemas().get("keyframes", {}).items():
+        if getattr(schema, "_target_", None) == target:
+            return name
+    return None
 
 
 def run_task(task: Task, cfg: DictConfig, run_dir: Path) -> None:
