@@ -189,6 +189,18 @@ def test_empty_conditions_broadcast_and_take_a_negative_prompt(tmp_path: Path) -
     assert not torch.allclose(negative.text_global, net.empty_conditions(2).text_global)
 
 
+def test_a_batch_of_one_broadcasts(tmp_path: Path) -> None:
+    net = tiny_network(tmp_path, True)
+    clip, sync, text, x = tiny_inputs(net)
+    with torch.inference_mode():
+        shared_prompt = net.conditions(clip, sync, text[:1])
+        single = net.conditions(clip[:1], sync[:1], text[:1])
+        both = net.velocity(x, 0.3, single)
+        first = net.velocity(x[:1], 0.3, single)
+    assert shared_prompt.batch == 2 and shared_prompt.text.shape[0] == 2
+    assert torch.allclose(both[:1], first, atol=1e-5)
+
+
 def test_wrong_lengths_and_shapes_are_refused(tmp_path: Path) -> None:
     net = tiny_network(tmp_path, False)
     clip, sync, text, x = tiny_inputs(net)

@@ -225,6 +225,16 @@ class Conditions:
     def batch(self) -> int:
         return self.sync.shape[0]
 
+    def expand(self, batch: int) -> Conditions:
+        """The same conditions broadcast (as views) to `batch` from a batch of 1 or `batch`."""
+        return Conditions(
+            clip=self.clip.expand(batch, -1, -1),
+            sync=self.sync.expand(batch, -1, -1),
+            text=self.text.expand(batch, -1, -1),
+            clip_global=self.clip_global.expand(batch, -1),
+            text_global=self.text_global.expand(batch, -1),
+        )
+
 
 class FlowNetwork(nn.Module):
     """The velocity field v(x, t | video, text) of one MMAudio variant.
@@ -320,7 +330,7 @@ class FlowNetwork(nn.Module):
     def conditions(self, clip: Tensor, sync: Tensor, text: Tensor) -> Conditions:
         """Project clip (B, Lc, clip_dim), sync (B, Ls, sync_dim), text (B, Lt, text_dim) once.
 
-        Batch sizes may differ only by broadcasting from 1 (the empty conditions do that)."""
+        A batch of 1 broadcasts against the others (one prompt for several windows)."""
         latent_len, clip_len, sync_len = self.lengths
         expected = {
             "clip": (clip, clip_len, self.cfg.clip_dim),
@@ -339,26 +349,20 @@ class FlowNetwork(nn.Module):
         sync = F.interpolate(sync.transpose(1, 2), size=latent_len, mode="nearest-exact")
         clip = self.clip_input_proj(clip)
         text = self.text_input_proj(text)
-        return Conditions(
+        projected = Conditions(
             clip=clip,
             sync=sync.transpose(1, 2),
             text=text,
             clip_global=self.clip_cond_proj(clip.mean(dim=1)),
             text_global=self.text_cond_proj(text.mean(dim=1)),
         )
+        return projected.expand(max(clip.shape[0], sync.shape[0], text.shape[0]))
 
     def empty_conditions(self, batch: int, negative_text: Tensor | None = None) -> Conditions:
         """The unconditional branch of CFG: learned empty features, or a negative prompt's text
-        features (B, Lt, text_dim) in place of the empty string."""
+        features (B or 1, Lt, text_dim) in place of the empty string."""
         text = self.empty_text(1) if negative_text is None else negative_text
-        cond = self.conditions(self.empty_clip(1), self.empty_sync(1), text)
-        return Conditions(
-            clip=cond.clip.expand(batch, -1, -1),
-            sync=cond.sync.expand(batch, -1, -1),
-            text=cond.text.expand(batch, -1, -1),
-            clip_global=cond.clip_global.expand(batch, -1),
-            text_global=cond.text_global.expand(batch, -1),
-        )
+        return self.conditions(self.empty_clip(1), self.empty_sync(1), text).expand(batch)
 
     def velocity(self, x: Tensor, t: Tensor | float, conditions: Conditions) -> Tensor:
         """Flow velocity (B, L, latent_dim) at normalised latents x (B, L, latent_dim), time t.
@@ -370,6 +374,8 @@ class FlowNetwork(nn.Module):
                 f"MMAudio latents {tuple(x.shape)}: expected (B, {latent_len}, "
                 f"{self.cfg.latent_dim})"
             )
+        if conditions.batch != x.shape[0]:
+            conditions = conditions.expand(x.shape[0])
         t = torch.as_tensor(t, device=x.device, dtype=x.dtype).expand(x.shape[0])
         latent_rope, clip_rope = self._rope(x.device)
         global_c = self.global_cond_mlp(conditions.clip_global + conditions.text_global)
