@@ -8,12 +8,13 @@ import pytest
 import torch
 
 from stages.audio.mmaudio.checkpoint import CheckpointMismatch
-from stages.audio.mmaudio.flow_weights import build_flow, convert_flow
+from stages.audio.mmaudio.flow_weights import build_flow, convert_flow, flow_shapes
 from stages.audio.mmaudio.network import Conditions, FlowNetwork
 from stages.audio.mmaudio.sampler import sample
 from stages.audio.mmaudio.variants import VARIANTS
 from tests.tiny_mmaudio_flow import (
     TINY_SEQUENCE,
+    official_flow_shapes,
     official_flow_state,
     tiny_flow_config,
     write_official_flow,
@@ -73,6 +74,16 @@ def test_real_variants_have_the_published_parameter_counts(name: str, millions: 
     count = sum(p.numel() for p in net.parameters())
     assert round(count / 1e6, 1) == millions
     assert sum(v.numel() for v in net.state_dict().values()) == count
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_real_variants_have_the_official_key_layout(name: str) -> None:
+    cfg = VARIANTS[name].network
+    shapes = flow_shapes(cfg)
+    assert shapes == official_flow_shapes(cfg, cfg.v2)
+    mlp = 1280 if cfg.hidden_dim == 448 else 2560
+    assert shapes["fused_blocks.0.ffn.w1.weight"] == (mlp, cfg.hidden_dim, 3)
+    assert shapes["t_embed.mlp.0.weight"][1] == (cfg.hidden_dim if cfg.v2 else 256)
 
 
 def test_sequence_lengths_match_upstream_for_8_seconds() -> None:
@@ -199,6 +210,19 @@ def test_a_batch_of_one_broadcasts(tmp_path: Path) -> None:
         first = net.velocity(x[:1], 0.3, single)
     assert shared_prompt.batch == 2 and shared_prompt.text.shape[0] == 2
     assert torch.allclose(both[:1], first, atol=1e-5)
+
+
+def test_bfloat16_velocity_follows_float32(tmp_path: Path) -> None:
+    net = tiny_network(tmp_path, True)
+    clip, sync, text, x = tiny_inputs(net)
+    with torch.inference_mode():
+        full = net.velocity(x, 0.4, net.conditions(clip, sync, text))
+        half = net.to(torch.bfloat16)
+        low = half.velocity(
+            x.bfloat16(), 0.4, half.conditions(clip.bfloat16(), sync.bfloat16(), text.bfloat16())
+        )
+    assert low.dtype == torch.bfloat16
+    assert (low.float() - full).abs().mean() < 0.05 * full.abs().mean()
 
 
 def test_wrong_lengths_and_shapes_are_refused(tmp_path: Path) -> None:

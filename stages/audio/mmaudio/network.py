@@ -196,7 +196,8 @@ class TimestepEmbedder(nn.Module):
     """Sinusoidal embedding of t in [0, 1] followed by an MLP.
 
     v1 uses 256 frequencies with max period 10000; v2 uses `dim` frequencies with max period 1,
-    which scales every frequency by 10000."""
+    which scales every frequency by 10000. t stays float32 whatever the weights' dtype: upstream
+    rounds t to bf16 in half precision, which at v2's frequencies turns the phase by radians."""
 
     def __init__(self, dim: int, frequencies: int, max_period: float) -> None:
         super().__init__()
@@ -208,7 +209,8 @@ class TimestepEmbedder(nn.Module):
         exponents = torch.arange(0, self.frequencies, 2, dtype=torch.float32, device=t.device)
         freqs = (10000 / self.max_period) * (1.0 / (10000 ** (exponents / self.frequencies)))
         angles = t[:, None].float() * freqs[None]
-        return self.mlp(torch.cat((angles.cos(), angles.sin()), dim=-1).to(t.dtype))
+        embedding = torch.cat((angles.cos(), angles.sin()), dim=-1)
+        return self.mlp(embedding.to(self.mlp[0].weight.dtype))
 
 
 @dataclass
@@ -376,7 +378,7 @@ class FlowNetwork(nn.Module):
             )
         if conditions.batch != x.shape[0]:
             conditions = conditions.expand(x.shape[0])
-        t = torch.as_tensor(t, device=x.device, dtype=x.dtype).expand(x.shape[0])
+        t = torch.as_tensor(t, device=x.device, dtype=torch.float32).expand(x.shape[0])
         latent_rope, clip_rope = self._rope(x.device)
         global_c = self.global_cond_mlp(conditions.clip_global + conditions.text_global)
         global_c = self.t_embed(t).unsqueeze(1) + global_c.unsqueeze(1)
