@@ -77,6 +77,15 @@ def test_eight_seconds_give_mmaudio_lengths(tmp_path: Path) -> None:
     assert 0.28 * 25 != 7 and fr.source_indices(Fraction(25), 0.28, 0.04, 25) == [7]
 
 
+@pytest.mark.parametrize("duration", [8.0, 5.0, 5.1, 2.3, 0.64, 10.0])
+def test_lengths_match_mmaudio_sequence_config(duration: float) -> None:
+    clip_len = int(duration * 8)
+    segments = (duration * 25 - 16) // 8 + 1
+    sync_len = int(segments * 16 / 2)
+    assert fr.slot_count(duration, 8) == clip_len
+    assert fr.segment_count(fr.slot_count(duration, 25)) * 8 == sync_len
+
+
 def test_window_past_the_end_holds_the_last_frame(tmp_path: Path) -> None:
     path = index_video(tmp_path / "v.mkv", 25, 1.0)
     window = fr.window_frames(path, 0.5, 1.0, clip_size=16, sync_size=16)
@@ -247,3 +256,77 @@ def test_synchformer_real_size_on_meta() -> None:
     assert sum(p.numel() for p in model.parameters()) == 122_440_704 - 768 * 3 * 16 * 16 - 768
     features = model(torch.empty(1, 2, 16, 3, 224, 224, device="meta"))
     assert features.shape == (1, 16, 768)
+
+
+def naive_attention(attn, x: torch.Tensor, steps: int, over_time: bool) -> torch.Tensor:
+    """Token by token: CLS attends to all; a patch attends to CLS plus its time or space group."""
+    batch, length, dim = x.shape
+    heads = attn.heads
+    q, k, v = (t.view(batch, length, heads, -1) for t in attn.qkv(x).chunk(3, dim=-1))
+    q = q * q.shape[-1] ** -0.5
+    patches = (length - 1) // steps
+    out = torch.zeros_like(q)
+
+    def attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        weights = torch.einsum("hd,mhd->hm", query, keys).softmax(-1)
+        return torch.einsum("hm,mhd->hd", weights, values)
+
+    for b in range(batch):
+        out[b, 0] = attend(q[b, 0], k[b], v[b])
+        for frame in range(steps):
+            for patch in range(patches):
+                token = 1 + frame * patches + patch
+                if over_time:
+                    group = [0] + [1 + g * patches + patch for g in range(steps)]
+                else:
+                    group = [0] + [1 + frame * patches + g for g in range(patches)]
+                out[b, token] = attend(q[b, token], k[b, group], v[b, group])
+    return attn.proj(out.reshape(batch, length, dim))
+
+
+def naive_synchformer(model: Synchformer, segments: torch.Tensor) -> torch.Tensor:
+    """MotionFormer's forward written out: separate space/time position embeddings, divided
+    blocks, final norm, then torch's own pre-norm TransformerEncoderLayer pooling each frame."""
+    cfg = model.cfg
+    video = segments.flatten(0, 1).transpose(1, 2)
+    grid = model.patch_embed_3d.proj(video)  # (N, D, t, h, w)
+    n, dim, steps, height, width = grid.shape
+    tokens = [model.cls_token[0, 0] + model.pos_embed[0, 0]]
+    rows = []
+    for t in range(steps):
+        for y in range(height):
+            for x in range(width):
+                position = model.pos_embed[0, 1 + y * width + x] + model.temp_embed[0, t]
+                rows.append(grid[:, :, t, y, x] + position)
+    x = torch.cat([tokens[0].expand(n, 1, dim), torch.stack(rows, dim=1)], dim=1)
+    for block in model.blocks:
+        x = x + naive_attention(block.timeattn, block.norm3(x), steps, True)
+        x = x + naive_attention(block.attn, block.norm1(x), steps, False)
+        x = x + block.mlp.fc2(torch.nn.functional.gelu(block.mlp.fc1(block.norm2(x))))
+    x = model.norm(x[:, 1:]).reshape(n * steps, height * width, dim)
+    layer = torch.nn.TransformerEncoderLayer(
+        dim,
+        cfg.num_heads,
+        dim * cfg.mlp_ratio,
+        dropout=0.0,
+        activation=torch.nn.GELU(),
+        layer_norm_eps=1e-6,
+        batch_first=True,
+        norm_first=True,
+    ).eval()
+    pool = {k: v for k, v in model.spatial_attn_agg.state_dict().items() if k != "cls_token"}
+    layer.load_state_dict(pool, strict=True)
+    cls = model.spatial_attn_agg.cls_token.expand(x.shape[0], 1, dim)
+    pooled = layer(torch.cat([cls, x], dim=1))[:, 0]
+    return pooled.view(segments.shape[0], segments.shape[1] * steps, dim)
+
+
+def test_synchformer_matches_a_token_by_token_reference(tmp_path: Path) -> None:
+    path = write_official_synchformer(tmp_path / "s.pth")
+    model = build_synchformer(convert_synchformer(path, TINY_SYNC), TINY_SYNC)
+    segments = torch.rand(1, 2, 16, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    with torch.no_grad():
+        ours = model(segments)
+        reference = naive_synchformer(model, segments)
+    assert ours.shape == (1, 16, 32)
+    assert torch.allclose(ours, reference, atol=1e-4), (ours - reference).abs().max()

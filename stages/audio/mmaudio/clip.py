@@ -22,7 +22,12 @@ from orchestrator.errors import UserError
 
 REPO = "apple/DFN5B-CLIP-ViT-H-14-384"
 CONFIG = "open_clip_config.json"
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt")
+WEIGHTS = (
+    "open_clip_model.safetensors",
+    "open_clip_pytorch_model.safetensors",
+    "open_clip_pytorch_model.bin",
+    "open_clip_pytorch_model.pth",
+)
 MEAN = (0.48145466, 0.4578275, 0.40821073)
 STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -54,8 +59,8 @@ def clip_folder(source: str | Path, key: str) -> Path:
         folder = cached
     if not (folder / CONFIG).is_file():
         raise UserError(key, f"{folder} has no {CONFIG}; it is not an open_clip model folder")
-    if not any(path.suffix in WEIGHT_SUFFIXES for path in folder.iterdir()):
-        raise UserError(key, f"{folder} has {CONFIG} but no weights file")
+    if not any((folder / name).is_file() for name in WEIGHTS):
+        raise UserError(key, f"{folder} has {CONFIG} but no weights file ({' / '.join(WEIGHTS)})")
     return folder
 
 
@@ -66,8 +71,6 @@ class ClipEncoder(nn.Module):
         super().__init__()
         self.model = model.eval().requires_grad_(False)
         self.tokenizer = tokenizer
-        self.register_buffer("mean", torch.tensor(MEAN).view(3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(STD).view(3, 1, 1), persistent=False)
 
     @classmethod
     def load(cls, source: str | Path = REPO, key: str = "audio.clip") -> ClipEncoder:
@@ -106,10 +109,12 @@ class ClipEncoder(nn.Module):
         parameter = next(self.model.parameters())
         flat = frames.flatten(0, 1)
         step = batch_size or flat.shape[0]
+        mean = torch.tensor(MEAN, device=parameter.device).view(3, 1, 1)
+        std = torch.tensor(STD, device=parameter.device).view(3, 1, 1)
         outputs = []
         for i in range(0, flat.shape[0], step):
             chunk = flat[i : i + step].to(parameter.device, torch.float32)
-            chunk = ((chunk - self.mean) / self.std).to(parameter.dtype)
+            chunk = ((chunk - mean) / std).to(parameter.dtype)
             outputs.append(self.model.encode_image(chunk, normalize=True))
         return torch.cat(outputs).view(batch, count, -1)
 
