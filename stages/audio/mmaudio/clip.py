@@ -22,6 +22,7 @@ from orchestrator.errors import UserError
 
 REPO = "apple/DFN5B-CLIP-ViT-H-14-384"
 CONFIG = "open_clip_config.json"
+TOKENIZER = "ViT-H-14-378-quickgelu"  # MMAudio's choice; the plain 77-token CLIP BPE
 WEIGHTS = (
     "open_clip_model.safetensors",
     "open_clip_pytorch_model.safetensors",
@@ -87,7 +88,14 @@ class ClipEncoder(nn.Module):
             raise UserError(
                 key, f"{folder}: MMAudio needs an open_clip CLIP with its own text tower"
             )
-        return cls(model, open_clip.get_tokenizer(name))
+        tokenizer = open_clip.get_tokenizer(TOKENIZER)
+        if model.context_length != tokenizer.context_length:
+            raise UserError(
+                key,
+                f"{folder}: text context {model.context_length} != MMAudio's "
+                f"{tokenizer.context_length} tokens",
+            )
+        return cls(model, tokenizer)
 
     @property
     def image_size(self) -> int:
