@@ -68,6 +68,19 @@ def test_frames_are_sampled_by_timestamp(tmp_path: Path, source_fps: int, start:
     assert window.sync.shape == (37, 3, 16, 16)
 
 
+def test_delivery_h264_is_sampled_by_timestamp(tmp_path: Path) -> None:
+    """A user's 30 fps H.264 mp4 (lossy, so frame i is coded coarsely as red = 8i)."""
+    path = tmp_path / "clip.mp4"
+    frames = (np.full((48, 64, 3), (8 * i, 128, 128), dtype=np.uint8) for i in range(32))
+    media.write_video(path, frames, fps=Fraction(30), codec=media.h264())
+    start, duration = 0.35, 0.65
+    window = fr.window_frames(path, start, duration, clip_size=16, sync_size=16)
+    for fps, got in ((8, window.clip), (25, (window.sync + 1) / 2)):
+        decoded = [round(v * 255 / 8) for v in got[:, 0, 8, 8].tolist()]
+        slots = math.floor(duration * fps)
+        assert decoded == [on_screen(30, 32, start + k / fps) for k in range(slots)]
+
+
 def test_eight_seconds_give_mmaudio_lengths(tmp_path: Path) -> None:
     path = index_video(tmp_path / "v.mkv", 24, 8.5)
     assert fr.source_indices(Fraction(24), Fraction(1, 2), 8, 25)[:3] == [12, 12, 13]
@@ -184,13 +197,14 @@ def test_clip_from_hf_cache(clip_dir: Path, tmp_path: Path, monkeypatch) -> None
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
     with pytest.raises(
-        UserError, match=r"^audio\.clip: apple/DFN5B.*not in the Hugging Face cache"
+        UserError,
+        match=r"^audio\.clip: model apple/DFN5B.*not in the Hugging Face cache; download it",
     ):
         ClipEncoder.load("apple/DFN5B-CLIP-ViT-H-14-384", key="audio.clip")
 
 
 def test_clip_folder_errors_name_the_key(clip_dir: Path, tmp_path: Path) -> None:
-    with pytest.raises(UserError, match=r"^audio\.clip: CLIP folder .* not found"):
+    with pytest.raises(UserError, match=r"^audio\.clip: model folder not found"):
         ClipEncoder.load(tmp_path / "nowhere", key="audio.clip")
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -33,31 +33,17 @@ MEAN = (0.48145466, 0.4578275, 0.40821073)
 STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-def _from_hf_cache(repo: str) -> Path | None:
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        return Path(snapshot_download(repo, local_files_only=True))
-    except (LocalEntryNotFoundError, ValueError, OSError):
-        return None
-
-
 def clip_folder(source: str | Path, key: str) -> Path:
-    """The local open_clip folder for `source` (a folder, or a Hub repo id found in the HF
-    cache); a UserError naming `key` if it is not there or has no config/weights."""
+    """The local open_clip folder for `source` (a folder, or a Hub repo id already in the HF
+    cache); a one-line UserError naming `key` if it is missing or lacks config/weights."""
+    from orchestrator.models import locate
+
     folder = Path(os.path.expanduser(str(source)))
     if not folder.is_dir():
-        if folder.is_absolute() or str(source).count("/") != 1:
-            raise UserError(key, f"CLIP folder {source} not found")
-        cached = _from_hf_cache(str(source))
-        if cached is None:
-            raise UserError(
-                key,
-                f"{source} is not a local folder and not in the Hugging Face cache; "
-                f"download it once (hf download {source}) or give the folder's path",
-            )
-        folder = cached
+        repo = locate(str(source), key, allow_download=False, marker=CONFIG)
+        from huggingface_hub import try_to_load_from_cache
+
+        folder = Path(str(try_to_load_from_cache(repo, CONFIG))).parent
     if not (folder / CONFIG).is_file():
         raise UserError(key, f"{folder} has no {CONFIG}; it is not an open_clip model folder")
     if not any((folder / name).is_file() for name in WEIGHTS):

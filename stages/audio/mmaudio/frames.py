@@ -3,8 +3,10 @@
 CLIP sees 8 fps at 384x384 (bicubic, no crop) in [0, 1]; Synchformer sees 25 fps with the short
 side resized to 224 and centre-cropped, in [-1, 1]. The frame for output time t is the source
 frame on screen at t (pts <= t < next pts), so 16/24/30 fps inputs land on the right moments;
-resampling by index is the known bug that desynchronises non-25-fps videos. Frames stream through
-`orchestrator.media.read_frames`: only the sampled, resized frames are kept.
+resampling by index is the known bug that desynchronises non-25-fps videos. (MMAudio's own reader
+takes the first frame at or after t, at most one source frame later; windows there always start
+at 0.) Frames stream through `orchestrator.media.read_frames`: only the sampled, resized frames
+are kept.
 """
 
 from __future__ import annotations
