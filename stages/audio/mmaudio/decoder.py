@@ -1,0 +1,413 @@
+"""MMAudio's decoding half: latents -> mel spectrogram (VAE decoder) -> waveform (BigVGAN).
+
+Both networks are diffusers' (`MMAudioVAE`, `MMAudioVocoder`); what renga adds is reading the
+official weight files into them, strictly:
+
+- The VAE (`v1-44.pth`, `v1-16.pth`) is built from EDM2 magnitude-preserving convolutions whose
+  weights MMAudio normalises once before inference; diffusers applies weights as stored, so the
+  normalisation is baked in here.
+- BigVGAN (`nvidia/bigvgan_v2_44khz_128band_512x`, or `best_netG.pt` for 16 kHz) stores its
+  convolutions weight-normalised (g, v); the products are baked in here.
+
+`small_16k` decodes with the 16 kHz VAE and Make-An-Audio 2's BigVGAN v1, which differs from
+`MMAudioVocoder` only in its last layer (a biased convolution squashed by tanh). Decoding needs
+no mel front end, so MMAudio's log10 mel (used only to encode audio) is not part of it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.errors import RengaError, UserError
+from stages.audio.mmaudio.checkpoint import check_state, expected_shapes, read_official
+
+if TYPE_CHECKING:
+    import torch
+
+GENERATOR = "bigvgan_generator.pt"
+GENERATOR_CONFIG = "config.json"
+MP_EPS = 1e-4
+WEIGHT_NORM_FORMS = (
+    ("weight_g", "weight_v"),
+    ("parametrizations.weight.original0", "parametrizations.weight.original1"),
+)
+
+
+@dataclass(frozen=True)
+class VocoderConfig:
+    """A BigVGAN generator's shape (the fields of its `config.json`)."""
+
+    num_mels: int
+    upsample_initial_channel: int
+    upsample_rates: tuple[int, ...]
+    upsample_kernel_sizes: tuple[int, ...]
+    resblock_kernel_sizes: tuple[int, ...]
+    resblock_dilation_sizes: tuple[tuple[int, ...], ...]
+    tanh_at_final: bool
+
+    @property
+    def hop(self) -> int:
+        return math.prod(self.upsample_rates)
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """The VAE and vocoder of one MMAudio sample rate, and the official files they come from."""
+
+    name: str
+    sample_rate: int
+    mel_bins: int
+    latent_dim: int
+    hidden_dim: int
+    n_fft: int
+    mel_hop: int
+    vocoder: VocoderConfig
+    vae_file: str
+    vocoder_ref: str
+    channel_multipliers: tuple[int, ...] = (1, 2, 4)
+    layers_per_block: int = 2
+
+    def __post_init__(self) -> None:
+        if self.vocoder.hop != self.mel_hop or self.vocoder.num_mels != self.mel_bins:
+            raise ValueError(f"{self.name}: the vocoder does not fit the VAE's mel spectrogram")
+
+    @property
+    def latent_hop(self) -> int:
+        """Waveform samples per latent frame: the VAE halves the mel frame rate once."""
+        return self.mel_hop * 2
+
+    def samples(self, latent_len: int) -> int:
+        return latent_len * self.latent_hop
+
+
+BIGVGAN_V2_44K = "nvidia/bigvgan_v2_44khz_128band_512x"
+DECODERS = {
+    "16k": DecoderConfig(
+        name="16k",
+        sample_rate=16_000,
+        mel_bins=80,
+        latent_dim=20,
+        hidden_dim=384,
+        n_fft=1024,
+        mel_hop=256,
+        vocoder=VocoderConfig(
+            num_mels=80,
+            upsample_initial_channel=1536,
+            upsample_rates=(4, 4, 2, 2, 2, 2),
+            upsample_kernel_sizes=(8, 8, 4, 4, 4, 4),
+            resblock_kernel_sizes=(3, 7, 11),
+            resblock_dilation_sizes=((1, 3, 5),) * 3,
+            tanh_at_final=True,
+        ),
+        vae_file="v1-16.pth",
+        vocoder_ref="best_netG.pt",
+    ),
+    "44k": DecoderConfig(
+        name="44k",
+        sample_rate=44_100,
+        mel_bins=128,
+        latent_dim=40,
+        hidden_dim=512,
+        n_fft=2048,
+        mel_hop=512,
+        vocoder=VocoderConfig(
+            num_mels=128,
+            upsample_initial_channel=1536,
+            upsample_rates=(8, 4, 2, 2, 2, 2),
+            upsample_kernel_sizes=(16, 8, 4, 4, 4, 4),
+            resblock_kernel_sizes=(3, 7, 11),
+            resblock_dilation_sizes=((1, 3, 5),) * 3,
+            tanh_at_final=False,
+        ),
+        vae_file="v1-44.pth",
+        vocoder_ref=BIGVGAN_V2_44K,
+    ),
+}
+VARIANT_RATES = {
+    "small_16k": "16k",
+    "small_44k": "44k",
+    "medium_44k": "44k",
+    "large_44k": "44k",
+    "large_44k_v2": "44k",
+}
+
+
+def decoder_config(variant: str, key: str = "audio.variant") -> DecoderConfig:
+    """The decoder an MMAudio variant's latents need."""
+    if variant not in VARIANT_RATES:
+        raise UserError(
+            key, f"unknown MMAudio variant {variant!r}; expected one of {', '.join(VARIANT_RATES)}"
+        )
+    return DECODERS[VARIANT_RATES[variant]]
+
+
+# --- the VAE -------------------------------------------------------------------------------
+
+
+def _new_vae(cfg: DecoderConfig) -> Any:
+    from diffusers import MMAudioVAE
+
+    return MMAudioVAE(
+        mel_bins=cfg.mel_bins,
+        latent_channels=cfg.latent_dim,
+        hidden_channels=cfg.hidden_dim,
+        channel_multipliers=cfg.channel_multipliers,
+        layers_per_block=cfg.layers_per_block,
+        sample_rate=cfg.sample_rate,
+        n_fft=cfg.n_fft,
+        hop_length=cfg.mel_hop,
+    )
+
+
+def _meta(factory: Any, cfg: DecoderConfig) -> Any:
+    import torch
+
+    with torch.device("meta"):
+        return factory(cfg)
+
+
+def bake_mp_weight(weight: torch.Tensor) -> torch.Tensor:
+    """EDM2's forced weight normalisation, as MMAudio applies it once before inference:
+    each output channel scaled to unit RMS, then divided by sqrt(fan_in)."""
+    import torch
+
+    w = weight.to(torch.float32)
+    fan_in = w[0].numel()
+    norm = torch.linalg.vector_norm(w, dim=list(range(1, w.ndim)), keepdim=True)
+    w = w / (MP_EPS + norm / math.sqrt(fan_in))
+    return (w / math.sqrt(fan_in)).to(weight.dtype)
+
+
+def convert_vae(official_path: Path | str, cfg: DecoderConfig) -> dict[str, torch.Tensor]:
+    """The official VAE file in `MMAudioVAE` keys, weights normalised, strictly checked."""
+    official = read_official(official_path)
+    model = _meta(_new_vae, cfg)
+    ours = expected_shapes(model)
+    expected = {
+        key.removeprefix("vae."): shape for key, shape in ours.items() if key.startswith("vae.")
+    }
+    check_state(expected, official, f"MMAudio {cfg.name} VAE", official_path)
+
+    state = {
+        f"vae.{key}": bake_mp_weight(value) if key.endswith(".weight") else value
+        for key, value in official.items()
+    }
+    from diffusers.models.autoencoders.autoencoder_mmaudio import MMAudioMelSpectrogram
+
+    mel = MMAudioMelSpectrogram(cfg.sample_rate, cfg.n_fft, cfg.mel_bins, cfg.mel_hop)
+    state.update({f"mel_converter.{key}": value for key, value in mel.state_dict().items()})
+    check_state(ours, state, f"MMAudio {cfg.name} VAE", official_path)
+    return state
+
+
+def build_vae(state: dict[str, torch.Tensor], cfg: DecoderConfig) -> Any:
+    """An `MMAudioVAE` holding a converted state (strict), in eval mode."""
+    return _strict(_meta(_new_vae, cfg), state, f"MMAudio {cfg.name} VAE")
+
+
+def _strict(model: Any, state: dict[str, torch.Tensor], what: str) -> Any:
+    check_state(expected_shapes(model), state, what, "converted state")
+    model.load_state_dict(state, strict=True, assign=True)
+    return model.eval().requires_grad_(False)
+
+
+# --- the vocoder ---------------------------------------------------------------------------
+
+
+@functools.cache
+def _tanh_conv() -> type:
+    import torch
+
+    class TanhConv1d(torch.nn.Conv1d):
+        """BigVGAN v1's last layer: a biased convolution squashed by tanh."""
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.tanh(super().forward(x))
+
+    return TanhConv1d
+
+
+def _new_vocoder(cfg: DecoderConfig) -> Any:
+    from diffusers import MMAudioVocoder
+
+    voc = cfg.vocoder
+    model = MMAudioVocoder(
+        num_mels=voc.num_mels,
+        upsample_initial_channel=voc.upsample_initial_channel,
+        upsample_rates=voc.upsample_rates,
+        upsample_kernel_sizes=voc.upsample_kernel_sizes,
+        resblock_kernel_sizes=voc.resblock_kernel_sizes,
+        resblock_dilation_sizes=voc.resblock_dilation_sizes,
+    )
+    if voc.tanh_at_final:  # MMAudioVocoder then clamps to [-1, 1], a no-op after tanh
+        channels = model.conv_post.in_channels
+        model.conv_post = _tanh_conv()(channels, 1, 7, padding=3, bias=True)
+    return model
+
+
+def bake_weight_norm(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """w = g * v / |v|, the norm taken over every dimension but the first (weight_norm dim=0)."""
+    import torch
+
+    v32 = v.to(torch.float32)
+    norm = torch.linalg.vector_norm(v32, dim=list(range(1, v.ndim)), keepdim=True)
+    return (g.to(torch.float32) * v32 / norm).to(v.dtype)
+
+
+def _bake_vocoder(official: dict[str, Any]) -> dict[str, Any]:
+    """Every weight-normalised layer's (g, v) pair, in either torch naming, becomes `weight`;
+    an unpaired half is kept under its own name so the strict check lists it."""
+    state = dict(official)
+    for g_suffix, v_suffix in WEIGHT_NORM_FORMS:
+        for key in [k for k in official if k.endswith("." + g_suffix)]:
+            layer = key.removesuffix(g_suffix)
+            if layer + v_suffix in state:
+                g, v = state.pop(key), state.pop(layer + v_suffix)
+                state[layer + "weight"] = bake_weight_norm(g, v)
+    return state
+
+
+def generator_files(path: Path | str) -> tuple[Path, Path | None]:
+    """The generator weights and, where there is one, the `config.json` beside them."""
+    path = Path(path)
+    file = path / GENERATOR if path.is_dir() else path
+    config = file.parent / GENERATOR_CONFIG
+    return file, config if config.is_file() else None
+
+
+def _check_generator_config(config: Path, cfg: DecoderConfig) -> None:
+    """A BigVGAN `config.json` must describe the generator `cfg` builds, field by field."""
+    found = json.loads(config.read_text())
+    voc = cfg.vocoder
+    wanted: dict[str, Any] = {
+        "resblock": "1",
+        "activation": "snakebeta",
+        "snake_logscale": True,
+        "num_mels": voc.num_mels,
+        "upsample_initial_channel": voc.upsample_initial_channel,
+        "upsample_rates": list(voc.upsample_rates),
+        "upsample_kernel_sizes": list(voc.upsample_kernel_sizes),
+        "resblock_kernel_sizes": list(voc.resblock_kernel_sizes),
+        "resblock_dilation_sizes": [list(d) for d in voc.resblock_dilation_sizes],
+        "use_tanh_at_final": voc.tanh_at_final,
+        "use_bias_at_final": voc.tanh_at_final,
+    }
+    defaults = {"use_tanh_at_final": True, "use_bias_at_final": True}  # BigVGAN v1's behaviour
+    wrong = [
+        f"{name}={found.get(name, defaults.get(name))!r} (expected {value!r})"
+        for name, value in wanted.items()
+        if found.get(name, defaults.get(name)) != value
+    ]
+    if wrong:
+        raise RengaError(f"{config}: not the MMAudio {cfg.name} vocoder: {', '.join(wrong)}")
+
+
+def convert_vocoder(path: Path | str, cfg: DecoderConfig) -> dict[str, torch.Tensor]:
+    """A BigVGAN release (folder with `bigvgan_generator.pt` + `config.json`, or the generator
+    file itself) in `MMAudioVocoder` keys, weight norm baked, strictly checked."""
+    file, config = generator_files(path)
+    if config is not None:
+        _check_generator_config(config, cfg)
+    state = _bake_vocoder(read_official(file, unwrap=("generator",)))
+    model = _meta(_new_vocoder, cfg)
+    check_state(expected_shapes(model), state, f"BigVGAN {cfg.name} vocoder", file)
+    return state
+
+
+def build_vocoder(state: dict[str, torch.Tensor], cfg: DecoderConfig) -> Any:
+    """An `MMAudioVocoder` (BigVGAN v1's tanh head for 16 kHz) holding a converted state."""
+    return _strict(_meta(_new_vocoder, cfg), state, f"BigVGAN {cfg.name} vocoder")
+
+
+def locate_vocoder(ref: str, key: str, cfg: DecoderConfig) -> Path:
+    """Plan time: the vocoder's local folder or file, or its Hugging Face cache snapshot
+    (never downloaded); otherwise one line naming `key` and how to get the files."""
+    path = Path(os.path.expanduser(ref))
+    if path.is_dir():
+        missing = [name for name in (GENERATOR, GENERATOR_CONFIG) if not (path / name).is_file()]
+        if missing:
+            raise UserError(key, f"{path} is not a BigVGAN folder (no {', '.join(missing)})")
+        return path
+    if path.is_file():
+        return path
+    parts = ref.split("/")
+    if len(parts) == 2 and all(parts) and not ref.startswith((".", "~", "/")):
+        from huggingface_hub import try_to_load_from_cache
+
+        found = [try_to_load_from_cache(ref, name) for name in (GENERATOR, GENERATOR_CONFIG)]
+        if all(isinstance(item, str) for item in found):
+            return Path(found[0]).parent
+        target = f"models/{parts[1]}"
+        raise UserError(
+            key,
+            f"vocoder {ref} is not in the Hugging Face cache; download it with "
+            f"`hf download {ref} {GENERATOR} {GENERATOR_CONFIG} --local-dir {target}` "
+            f"and set {key}={target}",
+        )
+    hint = f" (MMAudio {cfg.name} needs {cfg.vocoder_ref})"
+    raise UserError(key, f"file not found: {path.absolute()}{hint}")
+
+
+# --- decoding ------------------------------------------------------------------------------
+
+
+class AudioDecoder:
+    """MMAudio latents (B, L, latent_dim) -> waveform (B, L * latent_hop) at `sample_rate`.
+
+    Holds only the VAE's decoder: like MMAudio at inference, the encoder is dropped."""
+
+    def __init__(self, vae: Any, vocoder: Any, cfg: DecoderConfig) -> None:
+        vae.vae.encoder = None
+        self.vae = vae
+        self.vocoder = vocoder
+        self.cfg = cfg
+
+    @property
+    def sample_rate(self) -> int:
+        return self.cfg.sample_rate
+
+    @property
+    def latent_hop(self) -> int:
+        return self.cfg.latent_hop
+
+    def to(self, device: Any = None, dtype: Any = None) -> AudioDecoder:
+        where = {name: v for name, v in (("device", device), ("dtype", dtype)) if v is not None}
+        self.vae.to(**where)
+        self.vocoder.to(**where)
+        return self
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Unnormalised latents (the flow's output after `unnormalize`) to float32 audio in
+        [-1, 1], on the decoder's device."""
+        import torch
+
+        if latents.ndim != 3 or latents.shape[-1] != self.cfg.latent_dim:
+            raise ValueError(
+                f"latents must be (batch, length, {self.cfg.latent_dim}), "
+                f"got {tuple(latents.shape)}"
+            )
+        parameter = next(self.vae.parameters())
+        with torch.inference_mode():
+            z = latents.transpose(1, 2).to(parameter.device, parameter.dtype)
+            mel = self.vae.decode(z).sample
+            vocoder_dtype = next(self.vocoder.parameters()).dtype
+            wave = self.vocoder(mel.to(vocoder_dtype)).sample[:, 0]
+        return wave.float()
+
+
+def build_decoder(
+    vae_state: dict[str, torch.Tensor],
+    vocoder_state: dict[str, torch.Tensor],
+    cfg: DecoderConfig,
+    device: Any = "cpu",
+    dtype: Any = None,
+) -> AudioDecoder:
+    """The decoder from two converted states, moved to `device` (and `dtype`, e.g. bf16)."""
+    decoder = AudioDecoder(build_vae(vae_state, cfg), build_vocoder(vocoder_state, cfg), cfg)
+    return decoder.to(device, dtype)
