@@ -53,7 +53,9 @@ class SwiGLU(nn.Module):
         return self.w2(F.silu(self.w1(x)) * self.w3(x))
 
 
-def rope_table(length: int, head_dim: int, scaling: float = 1.0, device=None) -> Tensor:
+def rope_table(
+    length: int, head_dim: int, scaling: float = 1.0, device: torch.device | None = None
+) -> Tensor:
     """(length, head_dim/2, 2) cos/sin of each position's angles, in float32.
 
     `scaling` stretches a shorter stream (CLIP at 8 fps) onto the latent time axis."""
