@@ -191,7 +191,7 @@ def test_vocoder_matches_torch_weight_norm_end_to_end(tmp_path):
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("change", ["missing", "extra", "half"])
+@pytest.mark.parametrize("change", ["missing", "extra", "half", "both"])
 def test_vocoder_missing_extra_or_half_key_is_listed(tmp_path, change):
     folder = tmp_path / "bigvgan"
     raw = write_official_vocoder(folder, TINY44)
@@ -201,9 +201,12 @@ def test_vocoder_missing_extra_or_half_key_is_listed(tmp_path, change):
     elif change == "extra":
         raw["conv_post.bias"] = torch.zeros(1)
         expect = "1 unexpected keys: conv_post.bias"
-    else:
+    elif change == "half":
         del raw["conv_pre.weight_v"]
         expect = "1 unexpected keys: conv_pre.weight_g"
+    else:
+        raw["conv_pre.weight"] = torch.zeros_like(raw["conv_pre.weight_v"])
+        expect = "2 unexpected keys: conv_pre.weight_g, conv_pre.weight_v"
     torch.save({"generator": raw}, folder / "bigvgan_generator.pt")
     with pytest.raises(CheckpointMismatch) as caught:
         convert_vocoder(folder, TINY44)
