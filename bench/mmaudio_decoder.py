@@ -24,8 +24,8 @@ sys.path[:0] = [str(ROOT)]
 from stages.audio.mmaudio.decoder import (  # noqa: E402
     DECODERS,
     AudioDecoder,
-    _new_vae,
-    _new_vocoder,
+    vae_module,
+    vocoder_module,
 )
 
 
@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     cfg = DECODERS[args.rate]
     dtype = getattr(torch, args.dtype or ("float32" if args.device == "cpu" else "bfloat16"))
-    decoder = AudioDecoder(_new_vae(cfg).eval(), _new_vocoder(cfg).eval(), cfg)
+    decoder = AudioDecoder(vae_module(cfg).eval(), vocoder_module(cfg).eval(), cfg)
     decoder.to(args.device, dtype)
     latent_len = math.ceil(args.seconds * cfg.sample_rate / cfg.latent_hop)
     z = torch.randn(1, cfg.latent_dim, latent_len, device=args.device, dtype=dtype)

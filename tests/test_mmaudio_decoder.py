@@ -12,9 +12,10 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from orchestrator.errors import RengaError, UserError
-from stages.audio.mmaudio.checkpoint import CheckpointMismatch
+from stages.audio.mmaudio.checkpoint import CheckpointMismatch, expected_shapes
 from stages.audio.mmaudio.decoder import (
     DECODERS,
+    _tanh_conv,
     build_decoder,
     build_vae,
     build_vocoder,
@@ -22,6 +23,8 @@ from stages.audio.mmaudio.decoder import (
     convert_vocoder,
     decoder_config,
     locate_vocoder,
+    vae_module,
+    vocoder_module,
 )
 from tests.tiny_mmaudio_decoder import (
     official_vae_shapes,
@@ -60,9 +63,7 @@ def official_vae_module(raw: dict[str, torch.Tensor], cfg):
     from diffusers.models.autoencoders.autoencoder_mmaudio import MMAudioMPConv1d
     from torch.nn.utils.parametrize import register_parametrization
 
-    from stages.audio.mmaudio.decoder import _new_vae
-
-    model = _new_vae(cfg)
+    model = vae_module(cfg)
     for module in model.modules():
         if isinstance(module, MMAudioMPConv1d):
             register_parametrization(module, "weight", EDM2Norm())
@@ -72,7 +73,9 @@ def official_vae_module(raw: dict[str, torch.Tensor], cfg):
         else "vae." + key: value
         for key, value in raw.items()
     }
-    model.load_state_dict(state, strict=False)
+    loaded = model.load_state_dict(state, strict=False)
+    assert not loaded.unexpected_keys
+    assert all(key.startswith("mel_converter.") for key in loaded.missing_keys)
     return model.eval()
 
 
@@ -119,10 +122,7 @@ def test_vae_decodes_as_the_official_weight_normalised_computation(files):
 
 
 def test_vae_layout_matches_the_documented_official_one(files):
-    from stages.audio.mmaudio.checkpoint import expected_shapes
-    from stages.audio.mmaudio.decoder import _new_vae
-
-    ours = expected_shapes(_new_vae(TINY44))
+    ours = expected_shapes(vae_module(TINY44))
     official = {f"vae.{key}": shape for key, shape in official_vae_shapes(TINY44).items()}
     assert {k: v for k, v in ours.items() if k.startswith("vae.")} == official
 
@@ -176,10 +176,8 @@ def test_vocoder_matches_torch_weight_norm_end_to_end(tmp_path):
     convolution, the (g, v) file loaded into it, against ours with the product baked."""
     from torch.nn.utils.parametrizations import weight_norm
 
-    from stages.audio.mmaudio.decoder import _new_vocoder
-
     raw = write_official_vocoder(tmp_path / "bigvgan", TINY44, form="parametrizations")
-    reference = _new_vocoder(TINY44)
+    reference = vocoder_module(TINY44)
     for module in list(reference.modules()):
         if isinstance(module, torch.nn.Conv1d | torch.nn.ConvTranspose1d):
             weight_norm(module)
@@ -193,7 +191,7 @@ def test_vocoder_matches_torch_weight_norm_end_to_end(tmp_path):
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("change", ["missing", "extra", "half"])
+@pytest.mark.parametrize("change", ["missing", "extra", "half", "both"])
 def test_vocoder_missing_extra_or_half_key_is_listed(tmp_path, change):
     folder = tmp_path / "bigvgan"
     raw = write_official_vocoder(folder, TINY44)
@@ -203,9 +201,12 @@ def test_vocoder_missing_extra_or_half_key_is_listed(tmp_path, change):
     elif change == "extra":
         raw["conv_post.bias"] = torch.zeros(1)
         expect = "1 unexpected keys: conv_post.bias"
-    else:
+    elif change == "half":
         del raw["conv_pre.weight_v"]
         expect = "1 unexpected keys: conv_pre.weight_g"
+    else:
+        raw["conv_pre.weight"] = torch.zeros_like(raw["conv_pre.weight_v"])
+        expect = "2 unexpected keys: conv_pre.weight_g, conv_pre.weight_v"
     torch.save({"generator": raw}, folder / "bigvgan_generator.pt")
     with pytest.raises(CheckpointMismatch) as caught:
         convert_vocoder(folder, TINY44)
@@ -251,8 +252,6 @@ def test_decoder_turns_latents_into_audio_of_the_latent_hop(files, tmp_path, rat
 
 
 def test_16k_vocoder_is_bigvgan_v1_with_a_tanh_head(files):
-    from stages.audio.mmaudio.decoder import _tanh_conv
-
     raw = torch.load(files["vocoder16"], weights_only=True)["generator"]
     assert "conv_post.bias" in raw
     vocoder = build_vocoder(convert_vocoder(files["vocoder16"], TINY16), TINY16)
@@ -269,15 +268,13 @@ def test_real_sizes_and_lengths_on_meta():
     """Parameter counts of the released files (v1-44.pth 1.2G, v1-16.pth 655M, BigVGAN v2 512x
     122M, best_netG.pt 429M) and the reference's audio lengths for 8 s: 345 latents ->
     353280 samples at 44.1 kHz, 250 -> 128000 at 16 kHz."""
-    from stages.audio.mmaudio.checkpoint import expected_shapes
-    from stages.audio.mmaudio.decoder import _meta, _new_vae, _new_vocoder
-
     counts = {}
     for rate, latents, samples in (("44k", 345, 353_280), ("16k", 250, 128_000)):
         cfg = DECODERS[rate]
         states = []
-        for factory in (_new_vae, _new_vocoder):
-            shapes = expected_shapes(_meta(factory, cfg))
+        for factory in (vae_module, vocoder_module):
+            with torch.device("meta"):
+                shapes = expected_shapes(factory(cfg))
             states.append({k: torch.empty(s, device="meta") for k, s in shapes.items()})
         decoder = build_decoder(*states, cfg, device=None)
         counts[rate] = (
@@ -294,12 +291,11 @@ def test_real_sizes_and_lengths_on_meta():
 def test_full_vae_parameter_counts():
     """Encoder included, as the official files hold it: 305.5M (v1-44.pth, 1.2G) and 171.7M
     (v1-16.pth, 655M) float32 parameters."""
-    from stages.audio.mmaudio.decoder import _meta, _new_vae
-
-    counts = {
-        rate: sum(p.numel() for p in _meta(_new_vae, DECODERS[rate]).parameters())
-        for rate in ("44k", "16k")
-    }
+    with torch.device("meta"):
+        counts = {
+            rate: sum(p.numel() for p in vae_module(DECODERS[rate]).parameters())
+            for rate in ("44k", "16k")
+        }
     assert counts == {"44k": 305_479_682, "16k": 171_657_218}
 
 

@@ -150,7 +150,8 @@ def decoder_config(variant: str, key: str = "audio.variant") -> DecoderConfig:
 # --- the VAE -------------------------------------------------------------------------------
 
 
-def _new_vae(cfg: DecoderConfig) -> Any:
+def vae_module(cfg: DecoderConfig) -> Any:
+    """A fresh `MMAudioVAE` of `cfg`'s shape (build it under `torch.device("meta")` to size it)."""
     from diffusers import MMAudioVAE
 
     return MMAudioVAE(
@@ -187,7 +188,7 @@ def bake_mp_weight(weight: torch.Tensor) -> torch.Tensor:
 def convert_vae(official_path: Path | str, cfg: DecoderConfig) -> dict[str, torch.Tensor]:
     """The official VAE file in `MMAudioVAE` keys, weights normalised, strictly checked."""
     official = read_official(official_path)
-    model = _meta(_new_vae, cfg)
+    model = _meta(vae_module, cfg)
     ours = expected_shapes(model)
     expected = {
         key.removeprefix("vae."): shape for key, shape in ours.items() if key.startswith("vae.")
@@ -208,7 +209,7 @@ def convert_vae(official_path: Path | str, cfg: DecoderConfig) -> dict[str, torc
 
 def build_vae(state: dict[str, torch.Tensor], cfg: DecoderConfig) -> Any:
     """An `MMAudioVAE` holding a converted state (strict), in eval mode."""
-    return _strict(_meta(_new_vae, cfg), state, f"MMAudio {cfg.name} VAE")
+    return _strict(_meta(vae_module, cfg), state, f"MMAudio {cfg.name} VAE")
 
 
 def _strict(model: Any, state: dict[str, torch.Tensor], what: str) -> Any:
@@ -233,7 +234,8 @@ def _tanh_conv() -> type:
     return TanhConv1d
 
 
-def _new_vocoder(cfg: DecoderConfig) -> Any:
+def vocoder_module(cfg: DecoderConfig) -> Any:
+    """A fresh `MMAudioVocoder` of `cfg`'s shape; BigVGAN v1 gets its tanh head."""
     from diffusers import MMAudioVocoder
 
     voc = cfg.vocoder
@@ -262,12 +264,12 @@ def bake_weight_norm(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 def _bake_vocoder(official: dict[str, Any]) -> dict[str, Any]:
     """Every weight-normalised layer's (g, v) pair, in either torch naming, becomes `weight`;
-    an unpaired half is kept under its own name so the strict check lists it."""
+    an unpaired half (or a pair beside a plain weight) keeps its name so the check lists it."""
     state = dict(official)
     for g_suffix, v_suffix in WEIGHT_NORM_FORMS:
         for key in [k for k in official if k.endswith("." + g_suffix)]:
             layer = key.removesuffix(g_suffix)
-            if layer + v_suffix in state:
+            if layer + v_suffix in state and layer + "weight" not in state:
                 g, v = state.pop(key), state.pop(layer + v_suffix)
                 state[layer + "weight"] = bake_weight_norm(g, v)
     return state
@@ -315,14 +317,14 @@ def convert_vocoder(path: Path | str, cfg: DecoderConfig) -> dict[str, torch.Ten
     if config is not None:
         _check_generator_config(config, cfg)
     state = _bake_vocoder(read_official(file, unwrap=("generator",)))
-    model = _meta(_new_vocoder, cfg)
+    model = _meta(vocoder_module, cfg)
     check_state(expected_shapes(model), state, f"BigVGAN {cfg.name} vocoder", file)
     return state
 
 
 def build_vocoder(state: dict[str, torch.Tensor], cfg: DecoderConfig) -> Any:
     """An `MMAudioVocoder` (BigVGAN v1's tanh head for 16 kHz) holding a converted state."""
-    return _strict(_meta(_new_vocoder, cfg), state, f"BigVGAN {cfg.name} vocoder")
+    return _strict(_meta(vocoder_module, cfg), state, f"BigVGAN {cfg.name} vocoder")
 
 
 def locate_vocoder(ref: str, key: str, cfg: DecoderConfig) -> Path:
