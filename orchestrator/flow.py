@@ -29,6 +29,7 @@ KEYFRAME_FILE = "keyframe.png"
 CLIP_FILE = "clip.mkv"
 VIDEO_FILE = "video.mkv"
 AUDIO_FILE = "audio.wav"
+EFFECTS_FILE = "effects.wav"
 CONTACT_SHEET_FILE = "contact_sheet.png"
 
 
@@ -131,7 +132,8 @@ def build_graph(timeline: Timeline, stages: Stages) -> Graph:
         if stages.interpolate is not None:
             video = graph.add(_interpolate_node(timeline, stages, video)).id
         if stages.audio is not None:
-            graph.add(_audio_node(timeline, stages))
+            effects = _add_effects(graph, timeline, stages, video)
+            graph.add(_audio_node(timeline, stages, effects))
         graph.add(_mux_node(timeline, stages, video))
     graph.assign_keys()
     return graph
@@ -411,7 +413,58 @@ def _interpolate_node(timeline: Timeline, stages: Stages, source: str) -> Node:
     )
 
 
-def _audio_node(timeline: Timeline, stages: Stages) -> Node:
+def _add_effects(graph: Graph, timeline: Timeline, stages: Stages, video: str) -> tuple[str, ...]:
+    """For a video-to-audio backend: a node that converts its weights once, and one node per
+    window of the final video (resumable one by one); nothing for other audio backends."""
+    backend = stages.audio
+    if not hasattr(backend, "effect_windows"):
+        return ()
+    weights = graph.add(
+        Node(
+            id="audio_weights",
+            stage="audio_weights",
+            run=lambda ctx: backend.convert_weights(ctx.out_dir, ctx),
+            params=backend.weights_params(),
+            version=backend.weights_version,
+        )
+    ).id
+    seed = int(stages.cfg.seed)
+    ids = []
+    for window in backend.effect_windows(timeline):
+        prompt = backend.window_prompt(timeline, window)
+        window_seed = derive_seed(seed, "effects", window.index)
+        ids.append(
+            graph.add(_effects_node(backend, window, prompt, window_seed, video, weights)).id
+        )
+    return tuple(ids)
+
+
+def _effects_node(
+    backend: Any, window: Any, prompt: str, seed: int, video: str, weights: str
+) -> Node:
+    def run(ctx: NodeContext) -> None:
+        samples = backend.generate(
+            window, prompt, seed, ctx.inputs[video] / VIDEO_FILE, ctx.inputs[weights], ctx
+        )
+        media.write_audio(ctx.out_dir / EFFECTS_FILE, samples, window.rate)
+
+    return Node(
+        id=f"effects/{window.index}",
+        stage="effects",
+        run=run,
+        params={
+            "backend": backend.effects_params(),
+            "window": asdict(window),
+            "prompt": prompt,
+            "seed": seed,
+        },
+        version=backend.version,
+        deps=(video, weights),
+        group=backend.model_group,
+    )
+
+
+def _audio_node(timeline: Timeline, stages: Stages, effects: tuple[str, ...]) -> Node:
     params = {
         "backend": stages.params("audio"),
         "frames": timeline.frames,
@@ -424,7 +477,11 @@ def _audio_node(timeline: Timeline, stages: Stages) -> Node:
     files = {"soundtrack": timeline.soundtrack} if timeline.soundtrack else {}
 
     def run(ctx: NodeContext) -> None:
-        stages.audio.render(timeline, ctx.out_dir / AUDIO_FILE, ctx)
+        if effects:
+            paths = [ctx.inputs[node] / EFFECTS_FILE for node in effects]
+            stages.audio.mix(timeline, paths, ctx.out_dir / AUDIO_FILE, ctx)
+        else:
+            stages.audio.render(timeline, ctx.out_dir / AUDIO_FILE, ctx)
 
     return Node(
         id="audio",
@@ -432,8 +489,9 @@ def _audio_node(timeline: Timeline, stages: Stages) -> Node:
         run=run,
         params=params,
         version=stages.audio.version,
+        deps=effects,
         files={**files, **_speech_files(timeline)},
-        group=stages.audio.model_group,
+        group=None if effects else stages.audio.model_group,
     )
 
 

@@ -43,6 +43,7 @@ class ShotPlan:
     speech: Path | None = None
     motion_scale: float = 1.0
     pick: int = 0
+    sound: str = ""
 
 
 @dataclass(frozen=True)
@@ -278,6 +279,7 @@ def _shots(job: DictConfig, seed: int, fps: Fraction) -> tuple[ShotPlan, ...]:
                 seed=base,
                 speech=speech,
                 pick=shot.pick,
+                sound=(shot.sound or shot.motion or shot.prompt).strip(),
             )
         )
         start += frames

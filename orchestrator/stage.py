@@ -102,3 +102,32 @@ class VideoBackend(Backend, Protocol):
 class AudioBackend(Backend, Protocol):
     def render(self, timeline: Timeline, out: Path, ctx: NodeContext) -> None:
         """Write the job's audio track, exactly `timeline.duration` long, to `out`."""
+
+
+class VideoToAudioBackend(AudioBackend, Protocol):
+    """Audio made from the finished video, in windows the engine runs as nodes of their own.
+
+    The engine adds one `audio_weights` node (`convert_weights` into its folder, once per set
+    of weight files), one `effects/<i>` node per window (`generate`, reading the final video),
+    and then the audio node, which calls `mix` with the windows' files in order."""
+
+    weights_version: str
+
+    def weights_params(self) -> dict[str, Any]: ...
+
+    def convert_weights(self, out_dir: Path, ctx: NodeContext) -> None: ...
+
+    def effect_windows(self, timeline: Timeline) -> list[Any]: ...
+
+    def window_prompt(self, timeline: Timeline, window: Any) -> str: ...
+
+    def effects_params(self) -> dict[str, Any]: ...
+
+    def generate(
+        self, window: Any, prompt: str, seed: int, video: Path, weights: Path, ctx: NodeContext
+    ) -> np.ndarray:
+        """(channels, window.length) float32 samples at `window.rate`."""
+
+    def mix(self, timeline: Timeline, effects: list[Path], out: Path, ctx: NodeContext) -> None:
+        """Join the windows (and whatever else the backend mixes in) into `out`, exactly
+        `timeline.duration` long."""

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 class ShotConfig:
     prompt: str = ""
     motion: str = ""
+    # What the shot sounds like, for a video-to-audio model (falls back to `motion`).
+    sound: str = ""
     seconds: float | None = None
     frames: int | None = None
     image: str | None = None

@@ -44,8 +44,8 @@ def prepare_soundtrack(
     samples = np.zeros((channels, total if pad else music.shape[1]), np.float32)
     samples[:, : music.shape[1]] = music
     if lufs is not None:
-        samples = _normalise_loudness(samples, rate, lufs)
-    return _limit_peak(samples, PEAK_CEILING)
+        samples = normalise_loudness(samples, rate, lufs)
+    return limit_peak(samples, PEAK_CEILING)
 
 
 def _fade(music: np.ndarray, fade_in: int, fade_out: int) -> None:
@@ -60,7 +60,7 @@ def _fade(music: np.ndarray, fade_in: int, fade_out: int) -> None:
         )
 
 
-def _normalise_loudness(samples: np.ndarray, rate: int, target: float) -> np.ndarray:
+def normalise_loudness(samples: np.ndarray, rate: int, target: float) -> np.ndarray:
     """Gain to integrated loudness `target` (BS.1770); silence and clips shorter than one
     gating block have no defined loudness and pass through unchanged."""
     meter = pyloudnorm.Meter(rate)
@@ -72,7 +72,7 @@ def _normalise_loudness(samples: np.ndarray, rate: int, target: float) -> np.nda
     return samples * np.float32(10 ** ((target - loudness) / 20))
 
 
-def _limit_peak(samples: np.ndarray, ceiling: float) -> np.ndarray:
+def limit_peak(samples: np.ndarray, ceiling: float) -> np.ndarray:
     """Scale down to the ceiling, aiming a hair under it so float32 rounding cannot overshoot."""
     peak = float(np.max(np.abs(samples), initial=0.0))
     if peak <= ceiling:
@@ -124,36 +124,37 @@ class SoundtrackAudio:
                 fade_out=self.fade_out,
                 pad=False,
             )
-        speech = self._speech(timeline, total)
+        speech = speech_track(timeline, self.rate, self.channels, total)
         if speech is not None:
             track = np.zeros((self.channels, total), np.float32)
             track[:, : music.shape[1]] = music
             mixed = duck(track, speech, self.rate, self.duck_db) + speech
-            media.write_audio(out, _limit_peak(mixed, 1.0), self.rate)
+            media.write_audio(out, limit_peak(mixed, 1.0), self.rate)
             return
         media.write_audio(out, _padded(music, total, self.rate), self.rate)
 
-    def _speech(self, timeline: Timeline, length: int) -> np.ndarray | None:
-        """The job's speech on the video's timeline: each shot's at its start, or the vocals."""
-        if timeline.vocals is not None:
-            vocals = media.read_audio(
-                timeline.vocals, rate=self.rate, channels=self.channels, duration=timeline.duration
-            )
-            track = np.zeros((self.channels, length), np.float32)
-            track[:, : vocals.shape[1]] = vocals[:, :length]
-            return track
-        placed = [s for s in timeline.shots if s.speech is not None]
-        if not placed:
-            return None
-        track = np.zeros((self.channels, length), np.float32)
-        for shot in placed:
-            assert shot.speech is not None
-            begin = round(shot.start / timeline.fps * self.rate)
-            end = min(length, round((shot.start + shot.frames) / timeline.fps * self.rate))
-            clip = media.read_audio(shot.speech, rate=self.rate, channels=self.channels)
-            take = min(clip.shape[1], end - begin)
-            track[:, begin : begin + take] += clip[:, :take]
+
+def speech_track(timeline: Timeline, rate: int, channels: int, length: int) -> np.ndarray | None:
+    """The job's speech on the video's timeline: each shot's at its start, or the vocals."""
+    if timeline.vocals is not None:
+        vocals = media.read_audio(
+            timeline.vocals, rate=rate, channels=channels, duration=timeline.duration
+        )
+        track = np.zeros((channels, length), np.float32)
+        track[:, : vocals.shape[1]] = vocals[:, :length]
         return track
+    placed = [s for s in timeline.shots if s.speech is not None]
+    if not placed:
+        return None
+    track = np.zeros((channels, length), np.float32)
+    for shot in placed:
+        assert shot.speech is not None
+        begin = round(shot.start / timeline.fps * rate)
+        end = min(length, round((shot.start + shot.frames) / timeline.fps * rate))
+        clip = media.read_audio(shot.speech, rate=rate, channels=channels)
+        take = min(clip.shape[1], end - begin)
+        track[:, begin : begin + take] += clip[:, :take]
+    return track
 
 
 def duck(music: np.ndarray, speech: np.ndarray, rate: int, depth_db: float) -> np.ndarray:

@@ -17,8 +17,11 @@ from orchestrator.errors import RengaError
 LISTED = 8
 
 
-class CheckpointMismatch(RengaError):
-    """An official weight file does not fit the module it is meant for."""
+class CheckpointMismatch(ValueError):
+    """An official weight file does not fit the module it is meant for.
+
+    Found while a node runs (converting weights), so the executor reports it against that
+    node, keeping every finished one."""
 
     def __init__(
         self,
