@@ -17,6 +17,8 @@ import tiny_mmaudio
 from conftest import Cli, ok, tiny_job
 
 from orchestrator import media
+from orchestrator.errors import UserError
+from orchestrator.run import prepare
 from stages.audio.mmaudio.windows import plan_windows
 
 RATE = 44100
@@ -144,14 +146,20 @@ def test_a_file_for_another_variant_names_its_keys(
     assert "run the same command again to resume" in line
 
 
+def test_missing_weights_stop_the_cli_in_one_line(cli: Cli, mmaudio_files, offline_env) -> None:
+    args = (*FAST, *tiny_mmaudio.overrides(mmaudio_files), "audio.weights_dir=/nowhere")
+    result = cli(*args, job=job(), env=offline_env)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: audio.weights_dir: ")
+    assert MISSING_ALL in lines[0] and "Traceback" not in result.stderr
+    assert not list(cli.cache.glob("*/*/manifest.json"))
+
+
 @pytest.mark.parametrize(
     ("extra", "job_overrides", "expected"),
     [
-        (
-            ("audio.weights_dir=/nowhere",),
-            {},
-            MISSING_ALL,
-        ),
+        (("audio.model=/nowhere/flow.pth",), {}, "audio.model: file not found"),
         (("audio.clip=/nowhere/clip",), {}, "audio.clip"),
         (("audio.vocoder=/nowhere/bigvgan",), {}, "audio.vocoder"),
         (("audio.variant=huge",), {}, "audio.variant"),
@@ -159,23 +167,24 @@ def test_a_file_for_another_variant_names_its_keys(
         (("audio.overlap=1.0",), {}, "audio.overlap"),
         (("audio.steps=0",), {}, "audio.steps"),
         (("audio.shapes={network:{depth_typo:1}}",), {}, "audio.shapes"),
+        (("audio.shapes={decoder:{latent_dim:7}}",), {}, "audio.shapes"),
         ((), {"soundtrack": "SOUNDTRACK"}, "use audio=mix"),
         (("audio=mix",), {}, "audio=mix needs a soundtrack"),
     ],
 )
-def test_bad_settings_stop_the_plan_in_one_line(
-    cli: Cli, mmaudio_files, offline_env, extra, job_overrides, expected
+def test_bad_settings_stop_the_plan(
+    make_config, mmaudio_files, tmp_path: Path, extra, job_overrides, expected
 ) -> None:
     track = Path(__file__).resolve().parent.parent / "assets" / "music" / "loop_120bpm.flac"
     overrides = {k: str(track) if v == "SOUNDTRACK" else v for k, v in job_overrides.items()}
-    args = (*FAST, *tiny_mmaudio.overrides(mmaudio_files), *extra)
-    result = cli(*args, job=job(**overrides), env=offline_env)
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ")
-    assert expected in lines[0]
-    assert "Traceback" not in result.stderr
-    assert not list(cli.cache.glob("*/*/manifest.json"))
+    install = tiny_mmaudio.overrides(mmaudio_files)
+    if any(e.startswith("audio.shapes=") for e in extra):
+        install = install[:-1]
+    cfg = make_config(*FAST, *install, *extra, job=job(**overrides))
+    cfg.cache_dir = str(tmp_path / "cache")
+    with pytest.raises(UserError) as caught:
+        prepare(cfg, tmp_path / "run")
+    assert expected in caught.value.line() and "\n" not in caught.value.line()
 
 
 def test_shapes_override_reaches_the_config(mmaudio_files) -> None:

@@ -25,19 +25,21 @@ TINY_CLIP = {
 }
 
 
-def write_clip_folder(path: Path, seed: int = 0) -> Path:
+def write_clip_folder(path: Path, seed: int = 0, model_cfg: dict | None = None) -> Path:
     """An open_clip model folder as `hf download apple/DFN5B-CLIP-ViT-H-14-384` leaves one:
-    `open_clip_config.json` (model_cfg + preprocess_cfg) and `open_clip_model.safetensors`."""
+    `open_clip_config.json` (model_cfg + preprocess_cfg) and `open_clip_model.safetensors`;
+    `model_cfg` gives another size (the benchmarks' real one)."""
     import open_clip
     from safetensors.torch import save_file
 
     path.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    model = open_clip.CLIP(**TINY_CLIP)
+    model_cfg = model_cfg or TINY_CLIP
+    model = open_clip.CLIP(**model_cfg)
     for parameter in model.parameters():
         parameter.data.normal_(0, 0.2)
     config = {
-        "model_cfg": TINY_CLIP,
+        "model_cfg": model_cfg,
         "preprocess_cfg": {
             "mean": [0.48145466, 0.4578275, 0.40821073],
             "std": [0.26862954, 0.26130258, 0.27577711],

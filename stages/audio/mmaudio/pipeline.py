@@ -120,9 +120,13 @@ class MMAudioPipeline:
         cfg_strength: float,
         mask_away_clip: bool,
         progress: Any = None,
+        timings: dict[str, float] | None = None,
     ) -> np.ndarray:
-        """(1, samples) float32 audio for [start, start + seconds) of `video`."""
+        """(1, samples) float32 audio for [start, start + seconds) of `video`; `timings` gets
+        the seconds each part took (frames, clip, synchformer, sampling, decode)."""
         import torch
+
+        clock = _Clock(timings)
 
         from stages.audio.mmaudio.frames import window_frames
         from stages.audio.mmaudio.sampler import sample
@@ -135,6 +139,7 @@ class MMAudioPipeline:
             clip_size=self.clip.image_size,
             sync_size=self.synchformer.cfg.image_size,
         )
+        clock.lap("frames")
         net = self.net
         net.set_lengths(sequence.latent_len, sequence.clip_len, sequence.sync_len)
         with torch.inference_mode():
@@ -143,7 +148,9 @@ class MMAudioPipeline:
                 clip = net.empty_clip(1)
             else:
                 clip = self.clip.encode_images(frames.clip[None])
+            clock.lap("clip")
             sync = self.synchformer.encode(frames.sync[None])
+            clock.lap("synchformer")
             dtype = net.latent_mean.dtype
             conditions = net.conditions(clip.to(dtype), sync.to(dtype), text.to(dtype))
             # As MMAudio's demo: the unconditional text is the negative prompt's features, even
@@ -155,8 +162,33 @@ class MMAudioPipeline:
                 net, conditions, empty, generator, steps=steps, cfg_strength=cfg_strength,
                 callback=progress,
             )  # fmt: skip
+            clock.lap("sampling")
             audio = self.decoder.decode(latents.float())
+            clock.lap("decode")
         out = audio[:, :samples].float().cpu().numpy()
         if out.shape[1] < samples:
             raise ValueError(f"decoder gave {out.shape[1]} samples, the window needs {samples}")
         return out.astype(np.float32)
+
+
+class _Clock:
+    """Seconds per part into `timings` (synchronising the GPU so each part owns its time)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        import time
+
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        if self.timings is None:
+            return
+        import time
+
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        self.timings[name] = round(self.timings.get(name, 0.0) + now - self.last, 3)
+        self.last = now

@@ -293,7 +293,8 @@ class MMAudioAudio:
         """(1, window.length) float32 samples for the window's stretch of `video`."""
         pipeline = ctx.models.get(f"mmaudio:{weights}", lambda: self._load(weights))
         seconds = max(Fraction(window.length, window.rate), Fraction(MIN_WINDOW_SECONDS))
-        return pipeline.generate(
+        timings: dict[str, float] = {}
+        samples = pipeline.generate(
             video=video,
             start=Fraction(window.start, window.rate),
             seconds=seconds,
@@ -305,7 +306,10 @@ class MMAudioAudio:
             cfg_strength=self.cfg_strength,
             mask_away_clip=self.mask_away_clip,
             progress=ctx.steps,
+            timings=timings,
         )
+        ctx.metrics["seconds"] = timings
+        return samples
 
     def _load(self, weights: Path) -> Any:
         from stages.audio.mmaudio.pipeline import MMAudioPipeline
