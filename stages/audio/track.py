@@ -108,22 +108,27 @@ class SoundtrackAudio:
         if self.rate < 8000:
             raise UserError("audio.rate", f"must be at least 8000 Hz, got {self.rate}")
 
+    def music(self, timeline: Timeline, pad: bool = True) -> np.ndarray:
+        """The levelled soundtrack at `rate` (empty without one); `pad=False` leaves the
+        silence after a short track out."""
+        if timeline.soundtrack is None:
+            total = round(timeline.duration * self.rate) if pad else 0
+            return np.zeros((self.channels, total), np.float32)
+        return prepare_soundtrack(
+            timeline.soundtrack,
+            duration=timeline.duration,
+            rate=self.rate,
+            channels=self.channels,
+            start=timeline.soundtrack_start,
+            lufs=self.lufs,
+            fade_in=self.fade_in,
+            fade_out=self.fade_out,
+            pad=pad,
+        )
+
     def render(self, timeline: Timeline, out: Path, ctx: NodeContext) -> None:
         total = round(timeline.duration * self.rate)
-        if timeline.soundtrack is None:
-            music = np.zeros((self.channels, 0), np.float32)
-        else:
-            music = prepare_soundtrack(
-                timeline.soundtrack,
-                duration=timeline.duration,
-                rate=self.rate,
-                channels=self.channels,
-                start=timeline.soundtrack_start,
-                lufs=self.lufs,
-                fade_in=self.fade_in,
-                fade_out=self.fade_out,
-                pad=False,
-            )
+        music = self.music(timeline, pad=False)
         speech = speech_track(timeline, self.rate, self.channels, total)
         if speech is not None:
             track = np.zeros((self.channels, total), np.float32)

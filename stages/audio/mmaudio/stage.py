@@ -27,10 +27,10 @@ from orchestrator.stage import NodeContext
 from stages.audio.mmaudio.clip import clip_folder
 from stages.audio.mmaudio.windows import AudioWindow, equal_power_join, plan_windows
 from stages.audio.track import (
+    SoundtrackAudio,
     duck,
     limit_peak,
     normalise_loudness,
-    prepare_soundtrack,
     speech_track,
 )
 
@@ -350,7 +350,8 @@ class MMAudioAudio:
 
 
 class MixAudio(MMAudioAudio):
-    """`audio=mix`: the soundtrack, with the effects under it and speech over both."""
+    """`audio=mix`: the soundtrack (levelled as `audio=track` does), the effects under it and
+    speech over both."""
 
     def __init__(
         self,
@@ -364,19 +365,14 @@ class MixAudio(MMAudioAudio):
         **mmaudio: Any,
     ) -> None:
         super().__init__(**mmaudio)
-        self.rate = rate
-        self.channels = channels
-        self.lufs = lufs
-        self.fade_in = fade_in
-        self.fade_out = fade_out
+        self.soundtrack = SoundtrackAudio(
+            rate, channels, lufs, fade_in, fade_out, duck_db=self.duck_db
+        )
         self.effects_db = effects_db
         self.effects_duck_db = effects_duck_db
 
     def validate(self, timeline: Timeline) -> None:
-        if self.channels not in (1, 2):
-            raise UserError("audio.channels", f"must be 1 or 2, got {self.channels}")
-        if self.rate < 8000:
-            raise UserError("audio.rate", f"must be at least 8000 Hz, got {self.rate}")
+        self.soundtrack.validate(timeline)
         super().validate(timeline)
 
     def _check_soundtrack(self, timeline: Timeline) -> None:
@@ -386,36 +382,24 @@ class MixAudio(MMAudioAudio):
     def mix(self, timeline: Timeline, effects: list[Path], out: Path, ctx: NodeContext) -> None:
         import librosa
 
-        total = round(timeline.duration * self.rate)
-        assert timeline.soundtrack is not None
-        music = prepare_soundtrack(
-            timeline.soundtrack,
-            duration=timeline.duration,
-            rate=self.rate,
-            channels=self.channels,
-            start=timeline.soundtrack_start,
-            lufs=self.lufs,
-            fade_in=self.fade_in,
-            fade_out=self.fade_out,
-        )
+        music = self.soundtrack.music(timeline)
+        rate, (channels, total) = self.soundtrack.rate, music.shape
         windows = self.effect_windows(timeline)
-        joined = np.concatenate(
-            list(equal_power_join(windows, _read_windows(effects, self.sample_rate, 1))), axis=1
+        joined = equal_power_join(windows, _read_windows(effects, self.sample_rate, 1))
+        effect = librosa.resample(
+            np.concatenate(list(joined), axis=1)[0], orig_sr=self.sample_rate, target_sr=rate
         )
-        resampled = librosa.resample(joined[0], orig_sr=self.sample_rate, target_sr=self.rate)
-        fx = np.zeros((self.channels, total), np.float32)
-        take = min(total, resampled.shape[0])
-        fx[:, :take] = resampled[:take]
-        if self.lufs is not None:
-            fx = normalise_loudness(fx, self.rate, self.lufs + self.effects_db)
+        fx = np.zeros((channels, total), np.float32)
+        fx[:, : min(total, effect.shape[0])] = effect[:total]
+        if self.soundtrack.lufs is not None:
+            fx = normalise_loudness(fx, rate, self.soundtrack.lufs + self.effects_db)
         else:
             fx *= np.float32(10 ** (self.effects_db / 20))
-        fx = duck(fx, music, self.rate, self.effects_duck_db)
-        mixed = music + fx
-        speech = speech_track(timeline, self.rate, self.channels, total)
+        mixed = music + duck(fx, music, rate, self.effects_duck_db)
+        speech = speech_track(timeline, rate, channels, total)
         if speech is not None:
-            mixed = duck(mixed, speech, self.rate, self.duck_db) + speech
-        media.write_audio(out, limit_peak(mixed, 1.0), self.rate)
+            mixed = duck(mixed, speech, rate, self.duck_db) + speech
+        media.write_audio(out, limit_peak(mixed, 1.0), rate)
 
 
 def _read_windows(paths: list[Path], rate: int, channels: int) -> Iterator[np.ndarray]:
