@@ -333,7 +333,9 @@ def _apply_runtime(pipe: Any, spec: PipelineSpec, device: str, dtype: Any) -> No
             num_blocks_per_group=1,
             use_stream=device == "cuda",
         )
-    else:
+    elif device != "cpu":
+        # from_pretrained already built every component on the CPU; moving it there again
+        # only walks every module (8 ms a pipeline).
         pipe.to(device)
     if runtime.compile:
         for model in denoisers:
