@@ -15,6 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from orchestrator.flow import window_frames
 from orchestrator.graph import Node
 from orchestrator.plan import Timeline
 from orchestrator.run import prepare
@@ -80,6 +81,8 @@ def _past_frames(stage: Any, params: dict[str, Any], metrics: dict[str, Any]) ->
         return params.get("request", {}).get("num_frames")
     if stage == "contact_sheet":
         return len(params.get("labels", []))
+    if stage == "audio_weights":
+        return 1
     frames = params.get("frames", metrics.get("frames"))
     return frames if isinstance(frames, int) else None
 
@@ -92,6 +95,10 @@ def node_frames(node: Node, timeline: Timeline) -> int:
         return int(node.params["request"]["num_frames"])
     if node.stage == "contact_sheet":
         return len(timeline.keyframes)
+    if node.stage == "audio_weights":
+        return 1
+    if node.stage == "effects":
+        return window_frames(node.params["window"], timeline.fps)
     return timeline.frames
 
 

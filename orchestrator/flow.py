@@ -433,20 +433,25 @@ def _add_effects(graph: Graph, timeline: Timeline, stages: Stages, video: str) -
     for window in backend.effect_windows(timeline):
         prompt = backend.window_prompt(timeline, window)
         window_seed = derive_seed(seed, "effects", window.index)
-        ids.append(
-            graph.add(_effects_node(backend, window, prompt, window_seed, video, weights)).id
-        )
+        node = _effects_node(backend, window, prompt, window_seed, video, weights, timeline.fps)
+        ids.append(graph.add(node).id)
     return tuple(ids)
 
 
+def window_frames(window: dict[str, Any], fps: Fraction) -> int:
+    """Video frames an audio window covers (its share of the work of a video-to-audio node)."""
+    return round(window["length"] / window["rate"] * fps)
+
+
 def _effects_node(
-    backend: Any, window: Any, prompt: str, seed: int, video: str, weights: str
+    backend: Any, window: Any, prompt: str, seed: int, video: str, weights: str, fps: Fraction
 ) -> Node:
     def run(ctx: NodeContext) -> None:
         samples = backend.generate(
             window, prompt, seed, ctx.inputs[video] / VIDEO_FILE, ctx.inputs[weights], ctx
         )
         media.write_audio(ctx.out_dir / EFFECTS_FILE, samples, window.rate)
+        ctx.metrics["frames"] = window_frames(asdict(window), fps)
 
     return Node(
         id=f"effects/{window.index}",

@@ -192,3 +192,15 @@ def test_shapes_override_reaches_the_config(mmaudio_files) -> None:
     override = tiny_mmaudio.overrides(mmaudio_files)[-1]
     assert json.loads(json.dumps(shapes))["network"]["clip_dim"] == 24
     assert override.startswith("audio.shapes={network:")
+
+
+def test_plan_lists_the_windows_with_their_share_of_frames(
+    cli: Cli, mmaudio_files, offline_env
+) -> None:
+    args = (*FAST, *tiny_mmaudio.overrides(mmaudio_files))
+    result = ok(cli(*args, job=job(), env=offline_env, command="plan"))
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip()}
+    assert rows["audio_weights"][4] == "1"
+    # Windows of 1.25 s at 16 fps: 20 frames of video each.
+    assert [rows[f"effects/{i}"][4] for i in range(3)] == ["20", "20", "20"]
+    assert not list(cli.cache.glob("*/*/manifest.json"))
