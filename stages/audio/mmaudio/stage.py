@@ -21,7 +21,7 @@ import numpy as np
 
 from orchestrator import media
 from orchestrator.errors import UserError
-from orchestrator.models import resolve_device, resolve_dtype
+from orchestrator.models import DTYPES, resolve_device, resolve_dtype
 from orchestrator.plan import Timeline
 from orchestrator.stage import NodeContext
 from stages.audio.mmaudio.clip import clip_folder
@@ -123,8 +123,8 @@ class MMAudioAudio:
             raise UserError(
                 "audio.overlap", f"must be between 0 and half the window, got {self.overlap}"
             )
-        if self.dtype not in ("auto", "bf16", "bfloat16", "fp16", "float16", "fp32", "float32"):
-            raise UserError("audio.dtype", f"unknown dtype {self.dtype}")
+        if self.dtype != "auto" and self.dtype not in DTYPES:
+            raise UserError("audio.dtype", f"must be auto or one of {', '.join(DTYPES)}")
         self._check_soundtrack(timeline)
         self._shapes()
         self._weights = self._locate_weights()
@@ -234,13 +234,15 @@ class MMAudioAudio:
     def weights_params(self) -> dict[str, Any]:
         """The official files (by path, size and modification time: hashing gigabytes at every
         plan would cost more than the conversion it saves) and the variant they are for."""
+        from stages.audio.mmaudio.decoder import generator_files
+
         files = self.weights()
         params: dict[str, Any] = {"variant": self.variant, "shapes": self.shapes}
-        for key in ("model", "vae", "synchformer"):
-            path: Path = getattr(files, key)
+        paths = {key: getattr(files, key) for key in ("model", "vae", "synchformer")}
+        paths["vocoder"] = generator_files(files.vocoder)[0]
+        for key, path in paths.items():
             stat = path.stat()
             params[key] = [str(path), stat.st_size, stat.st_mtime_ns]
-        params["vocoder"] = files.vocoder
         return params
 
     def effects_params(self) -> dict[str, Any]:
