@@ -7,7 +7,9 @@ song reads the stored JSON instead of analysing again, and run.json lists it as 
 
 from __future__ import annotations
 
+import functools
 import json
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -119,9 +121,14 @@ def analyse(
     fps: Fraction = Fraction(16),
     bpm: float | None = None,
 ) -> Analysis:
-    import librosa
-
+    librosa = _librosa()
     y = media.read_audio(path, rate=RATE, channels=1)[0]
+    return _analyse(librosa, y, tracker, beats_per_bar, fps, bpm)
+
+
+def _analyse(
+    librosa: Any, y: np.ndarray, tracker: str, beats_per_bar: int, fps: Fraction, bpm: float | None
+) -> Analysis:
     duration = len(y) / RATE
     oenv = librosa.onset.onset_strength(y=y, sr=RATE, hop_length=HOP, aggregate=np.median)
     frames = _tracked_beats(oenv, bpm)
@@ -138,6 +145,26 @@ def analyse(
         fps=str(fps),
         onset=_per_frame(oenv, duration, fps),
     )
+
+
+@functools.cache
+def _librosa() -> Any:
+    """librosa, with its numba-cached functions compiled once, under a machine-wide lock.
+
+    numba writes a gufunc's two cache files separately, so processes compiling at the same
+    time (a fresh install running `renga -m` with parallel jobs) can pair files from different
+    compilations and crash in the next process that loads them (numba issue #10128). Running
+    the analysis once on a synthetic click track while holding the lock compiles (or loads)
+    every function it uses before any real work."""
+    import librosa
+    from filelock import FileLock
+
+    clicks = np.zeros(4 * RATE, np.float32)
+    clicks[:: RATE // 2] = 1.0
+    with FileLock(Path(tempfile.gettempdir()) / "renga-numba-compile.lock"):
+        for tracker in ("beats", "plp"):
+            _analyse(librosa, clicks, tracker, 4, Fraction(16), None)
+    return librosa
 
 
 def _tracked_beats(oenv: np.ndarray, bpm: float | None) -> np.ndarray:

@@ -236,3 +236,25 @@ def test_music_video_through_the_cli_keeps_picture_and_sound_together(cli: Cli, 
     assert (result.run_dir / "beats.json").is_file()
     again = ok(cli("preset=draft", "video.frames=33", job=job))
     assert all(n["status"] == "cached" for n in cli.run_json(again)["nodes"])
+
+
+def test_librosa_compiles_under_a_machine_wide_lock() -> None:
+    """Parallel renders on a fresh install must not compile librosa's numba functions at the
+    same time (mixed cache files crash the next process): a second process waits for the lock."""
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    from filelock import FileLock
+
+    root = Path(__file__).resolve().parent.parent
+    script = "from orchestrator import beats; beats._librosa(); print('compiled')"
+    with FileLock(Path(tempfile.gettempdir()) / "renga-numba-compile.lock"):
+        process = subprocess.Popen(
+            [sys.executable, "-c", script], cwd=root, stdout=subprocess.PIPE, text=True
+        )
+        time.sleep(8)  # the whole import and compile take ~5 s on 2 cores
+        assert process.poll() is None, "the process compiled without the lock"
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 0 and out.strip() == "compiled"
