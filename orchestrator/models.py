@@ -47,6 +47,10 @@ class ModelPool:
     def get(self, name: str, loader: Callable[[], Any]) -> Any:
         """The model called `name`, loading it with `loader` the first time it is asked for."""
         if name not in self._models:
+            if not self._models:
+                # No model is alive: set aside all that is (the libraries imported since the
+                # run began, above all), so a release scans only what the group's loads create.
+                gc.freeze()
             self._models[name] = loader()
             self.loads += 1
         return self._models[name]
@@ -236,6 +240,14 @@ def check_loras(loras: Sequence[Lora], prefix: str, experts: bool) -> None:
 def _one_of(value: str, allowed: Sequence[str], key: str) -> None:
     if value not in allowed:
         raise UserError(key, f"unknown value {value!r}; expected one of {', '.join(allowed)}")
+
+
+def import_pipeline(spec: PipelineSpec) -> None:
+    """Import the pipeline's modules (diffusers loads them on first use) before the pool loads
+    it, so the pool sets them aside from garbage collection with the rest of the libraries."""
+    import diffusers
+
+    getattr(diffusers, spec.pipeline)
 
 
 def load_pipeline(spec: PipelineSpec) -> Any:

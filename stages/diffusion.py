@@ -21,6 +21,7 @@ from orchestrator.models import (
     check_loras,
     check_runtime,
     check_single_file,
+    import_pipeline,
     load_pipeline,
     locate,
 )
@@ -123,6 +124,7 @@ class DiffusersBackend:
 
     def pipe(self, ctx: NodeContext) -> Any:
         spec = self.spec()
+        import_pipeline(spec)
         return ctx.models.get(repr(spec), lambda: self.prepare(load_pipeline(spec)))
 
     def prepare(self, pipe: Any) -> Any:
