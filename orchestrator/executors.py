@@ -10,7 +10,7 @@ from typing import Any
 from orchestrator import __version__
 from orchestrator.errors import NodeError, RengaError
 from orchestrator.graph import Graph, Node
-from orchestrator.models import ModelPool
+from orchestrator.models import ModelPool, peak_memory_gib, reset_peak_memory
 from orchestrator.progress import NodeRecord, Reporter
 from orchestrator.stage import NodeContext, StepCallback
 from orchestrator.store import Store
@@ -92,6 +92,7 @@ def _build(
         "files": {name: str(path) for name, path in node.files.items()},
         "renga": __version__,
     }
+    reset_peak_memory()
     started = time.perf_counter()
     try:
         with store.build(node.stage, node.key, manifest) as out_dir:
@@ -103,6 +104,8 @@ def _build(
                 steps=steps,
             )
             node.run(ctx)
+            if (peak := peak_memory_gib()) is not None:
+                ctx.metrics["peak_vram_gib"] = peak
             manifest["metrics"] = ctx.metrics
             manifest["seconds"] = round(time.perf_counter() - started, 3)
     except (RengaError, KeyboardInterrupt):

@@ -68,9 +68,8 @@ class ModelPool:
             return
         self._models.clear()
         gc.collect()
-        torch = sys.modules.get("torch")
-        if torch is not None and torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        if cuda := _cuda():
+            cuda.empty_cache()
 
 
 @dataclass(frozen=True)
@@ -117,6 +116,24 @@ class PipelineSpec:
     loras: tuple[Lora, ...] = ()
     denoisers: tuple[str, ...] = ("transformer",)
     step_caches: tuple[str, ...] = ("none",)
+
+
+def _cuda() -> Any | None:
+    """torch.cuda when a run has imported torch and has a GPU; renga never imports torch itself
+    just to ask."""
+    torch = sys.modules.get("torch")
+    return torch.cuda if torch is not None and torch.cuda.is_available() else None
+
+
+def reset_peak_memory() -> None:
+    if cuda := _cuda():
+        cuda.reset_peak_memory_stats()
+
+
+def peak_memory_gib() -> float | None:
+    """The most GPU memory tensors held since the last reset, in GiB (None without a GPU)."""
+    cuda = _cuda()
+    return round(cuda.max_memory_allocated() / 2**30, 2) if cuda else None
 
 
 def resolve_device(name: str) -> str:

@@ -78,7 +78,11 @@ def execute(cfg: DictConfig, run_dir: Path, reporter: Reporter) -> dict[str, Any
         publish(run_dir, timeline, graph, stages, store, records, error=exc)
         raise
     output = publish(run_dir, timeline, graph, stages, store, records)
-    reporter.summary(records, str(output), _headline(timeline, stages) | _node_lines(records))
+    reporter.summary(
+        records,
+        str(output),
+        _headline(timeline, stages) | _node_lines(records) | _peak_memory(records),
+    )
     return json.loads((run_dir / RUN_JSON).read_text())
 
 
@@ -90,6 +94,15 @@ def _headline(timeline: Timeline, stages: Stages) -> dict[str, str]:
         "video": f"{frames} frames @ {float(fps):g} fps "
         f"({float(frames / fps):.2f} s, {timeline.width}x{timeline.height})"
     }
+
+
+def _peak_memory(records: list[NodeRecord]) -> dict[str, str]:
+    """The run's highest GPU memory and the node that reached it: what to size a preset by."""
+    peaks = [(r.metrics["peak_vram_gib"], r.id) for r in records if "peak_vram_gib" in r.metrics]
+    if not peaks:
+        return {}
+    gib, node = max(peaks)
+    return {"peak GPU memory": f"{gib:.1f} GiB ({node})"}
 
 
 def _node_lines(records: list[NodeRecord]) -> dict[str, str]:
