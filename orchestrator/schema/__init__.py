@@ -18,6 +18,7 @@ from omegaconf import MISSING
 
 from orchestrator.schema.assemble import AssembleConfig, ContactSheetConfig
 from orchestrator.schema.job import JobConfig, ShotConfig
+from orchestrator.schema.models import MemoryConfig
 
 __all__ = ["JobConfig", "RengaConfig", "ShotConfig", "register_configs"]
 
@@ -34,6 +35,7 @@ class RengaConfig:
     executor: Any = MISSING
     assemble: AssembleConfig = field(default_factory=AssembleConfig)
     contact_sheet: ContactSheetConfig = field(default_factory=ContactSheetConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
     seed: int = 0
     mode: str = "video"
     cache_dir: str | None = None

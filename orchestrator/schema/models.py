@@ -17,6 +17,17 @@ class LoraConfig:
 
 
 @dataclass
+class MemoryConfig:
+    """What every diffusers stage starts from (`preset=low_vram` sets it); a stage's own key
+    wins, and stages without a model (images, draft) ignore it."""
+
+    # none | model | sequential (need a GPU) | group (block-wise, works everywhere)
+    offload: str = "none"
+    fp8: bool = False
+    vae_tiling: bool = False
+
+
+@dataclass
 class ModelSettings:
     # A local diffusers folder, or a Hugging Face repo id already in the HF cache.
     model: str = MISSING
