@@ -423,21 +423,24 @@ def mag_calibration(pipe: Any, denoisers: Sequence[str]) -> list[float]:
     return ratios
 
 
-def count_mag_computed(pipe: Any, denoisers: Sequence[str], counts: dict[str, int]) -> list[Any]:
-    """Count the passes whose blocks MagCache really ran: the head block's first layer runs only
-    then (a skipped pass adds the cached residual instead)."""
+def count_mag_skips(pipe: Any, denoisers: Sequence[str], counts: dict[str, int]) -> list[Any]:
+    """Count the passes MagCache skipped into `counts`, read after each denoiser call from its
+    head hook's decision (the denoiser itself is never compiled, so hooking it costs nothing)."""
     handles = []
     for name in denoisers:
         model = getattr(pipe, name, None)
-        if model is None or _mag_head_block(model) is None:
+        block = _mag_head_block(model) if model is not None else None
+        if block is None:
             continue
-        counts.setdefault(name, 0)
+        manager = _mag_head(block._diffusers_hook).state_manager
+        counts[name] = 0
 
-        def hook(module: Any, args: Any, name: str = name) -> None:
-            counts[name] += 1
+        def hook(
+            module: Any, args: Any, out: Any, name: str = name, manager: Any = manager
+        ) -> None:
+            counts[name] += not manager.get_state().should_compute
 
-        layer = next(_mag_head_block(model).children())
-        handles.append(layer.register_forward_pre_hook(hook))
+        handles.append(model.register_forward_hook(hook))
     return handles
 
 

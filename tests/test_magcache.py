@@ -4,6 +4,7 @@ expert's slice of the ratios, real skipping, and the plan-time checks."""
 from __future__ import annotations
 
 import re
+import shlex
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ TINY = (
     "video.max_sequence_length=16",
     "audio=none",
 )
-PASTE = re.compile(r"^magcache ratios \(paste as an override\): (video\.mag_ratios=\[\S+\])$")
+PASTE = re.compile(r"^magcache ratios \(paste as an override\): ('video\.mag_ratios=\[\S+\]')$")
 
 
 def _job() -> dict[str, Any]:
@@ -58,6 +59,7 @@ def test_calibrate_then_render_with_the_pasted_ratios(cli: Cli, tiny_models, off
     calibrate = ("video.step_cache=magcache", "video.mag_calibrate=true", "video.steps=4")
     result = ok(cli(*models, *TINY, *calibrate, job=_job(), env=offline_env))
     pasted = [m.group(1) for line in result.stderr.splitlines() if (m := PASTE.match(line))]
+    pasted = [shlex.split(line)[0] for line in pasted]  # as a shell passes it on
     assert len(pasted) == 1, result.stderr
     (segment,) = [n for n in cli.run_json(result)["nodes"] if n["stage"] == "segment"]
     ratios = segment["metrics"]["mag_ratios"]

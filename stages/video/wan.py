@@ -17,7 +17,7 @@ from PIL import Image
 from orchestrator.errors import UserError
 from orchestrator.models import (
     count_calls,
-    count_mag_computed,
+    count_mag_skips,
     mag_calibration,
     offline,
     reset_step_caches,
@@ -151,10 +151,9 @@ class Wan22I2V(DiffusersBackend):
         )
         counts: dict[str, int] = {}
         handles = count_calls(pipe, self.denoisers, counts)
-        computed: dict[str, int] = {}
-        magcache = self.runtime.step_cache == "magcache"
-        if magcache and not self.runtime.mag_calibrate:
-            handles += count_mag_computed(pipe, self.denoisers, computed)
+        skipped: dict[str, int] = {}
+        if self.runtime.step_cache == "magcache" and not self.runtime.mag_calibrate:
+            handles += count_mag_skips(pipe, self.denoisers, skipped)
         measured: list[float] = []
         reset_step_caches(pipe, self.denoisers)
         try:
@@ -177,8 +176,8 @@ class Wan22I2V(DiffusersBackend):
             for handle in handles:
                 handle.remove()
         ctx.metrics["denoiser_calls"] = counts
-        if computed:
-            ctx.metrics["mag_skipped"] = {name: counts[name] - n for name, n in computed.items()}
+        if skipped:
+            ctx.metrics["mag_skipped"] = skipped
         if self.runtime.mag_calibrate:
             self.report_calibration(measured, ctx)
         for frame in output.frames[0]:
@@ -203,7 +202,7 @@ class Wan22I2V(DiffusersBackend):
         if len(ratios) != self.steps:
             raise RuntimeError(f"MagCache measured {len(ratios)} steps of {self.steps}")
         ctx.metrics["mag_ratios"] = ratios
-        line = f"video.mag_ratios=[{','.join(repr(float(r)) for r in ratios)}]"
+        line = f"'video.mag_ratios=[{','.join(repr(float(r)) for r in ratios)}]'"
         ctx.metrics["summary"] = {"magcache ratios (paste as an override)": line}
 
     def last_image(self, end: np.ndarray | None) -> Image.Image | None:
