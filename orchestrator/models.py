@@ -255,6 +255,7 @@ def load_pipeline(spec: PipelineSpec) -> Any:
     import diffusers
 
     _quiet()
+    _prime_device_constructors()
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
     local_only = not spec.allow_download or offline()
@@ -270,6 +271,17 @@ def load_pipeline(spec: PipelineSpec) -> Any:
     _apply_loras(pipe, spec.loras, spec.denoisers)
     _apply_runtime(pipe, spec, device, dtype)
     return pipe
+
+
+def _prime_device_constructors() -> None:
+    """torch lists the tensor constructors a `with torch.device(...)` block redirects the first
+    time such a block runs. transformers loads models in a meta-device block with `torch.linspace`
+    swapped for a wrapper; were that the first block, the list would keep the wrapper, and every
+    later meta block (MMAudio's weight conversion) would make its linspace tensors on the CPU."""
+    import torch
+
+    with torch.device("meta"):
+        torch.empty(0)
 
 
 def _quiet() -> None:

@@ -37,5 +37,6 @@ class ModelSettings:
     cache_threshold: float | None = None
     # magcache: one ratio per step, as the calibration run prints them.
     mag_ratios: list[float] = field(default_factory=list)
-    # magcache: render without skipping and print the measured mag_ratios override.
+    # magcache: render without skipping and print the measured mag_ratios override
+    # (mag_ratios, if set, are ignored for that run).
     mag_calibrate: bool = False
