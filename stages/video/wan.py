@@ -117,10 +117,8 @@ class Wan22I2V(DiffusersBackend):
         import diffusers
 
         local = not self.allow_download or offline()
-        _, name = diffusers.DiffusionPipeline.load_config(source, local_files_only=local)[
-            "scheduler"
-        ]
-        cls = getattr(diffusers, name)
+        index = diffusers.DiffusionPipeline.load_config(source, local_files_only=local)
+        cls = getattr(diffusers, index["scheduler"][1])
         loaded = cls.from_pretrained(source, subfolder="scheduler", local_files_only=local)
         scheduler = self.shifted(cls, loaded.config)
         high = high_noise_steps(scheduler, self.steps, self.boundary_ratio)
