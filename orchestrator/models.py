@@ -93,6 +93,10 @@ class Runtime:
     step_cache: str = "none"
     cache_threshold: float | None = None
     mag_ratios: tuple[float, ...] = ()
+    # Render without skipping and measure the ratios (MagCache's calibration run).
+    mag_calibrate: bool = False
+    # How many of the run's steps each denoiser takes, in order (each counts its own from 0).
+    mag_steps: tuple[int, ...] = ()
 
 
 # Settings that never change a result; backends leave them out of cache keys.
@@ -233,9 +237,17 @@ def check_runtime(runtime: Runtime, device: str, step_caches: Sequence[str], pre
             f"{runtime.step_cache} is not supported by this model; use one of "
             f"{', '.join(step_caches)}",
         )
-    if runtime.step_cache == "magcache" and not runtime.mag_ratios:
+    if runtime.mag_calibrate and runtime.step_cache != "magcache":
         raise UserError(
-            f"{prefix}.mag_ratios", "magcache needs the model's calibrated magnitude ratios"
+            f"{prefix}.mag_calibrate",
+            f"calibration measures MagCache's ratios; set {prefix}.step_cache=magcache too",
+        )
+    if runtime.step_cache == "magcache" and not runtime.mag_ratios and not runtime.mag_calibrate:
+        raise UserError(
+            f"{prefix}.mag_ratios",
+            "magcache needs this model's magnitude ratios; measure them with one render with "
+            f"{prefix}.step_cache=magcache {prefix}.mag_calibrate=true and paste the "
+            f"{prefix}.mag_ratios=[...] line it prints",
         )
     if runtime.attention:
         from diffusers.models.attention_dispatch import AttentionBackendName
@@ -272,6 +284,7 @@ def load_pipeline(spec: PipelineSpec) -> Any:
     import diffusers
 
     _quiet()
+    _prime_device_constructors()
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
     local_only = not spec.allow_download or offline()
@@ -287,6 +300,17 @@ def load_pipeline(spec: PipelineSpec) -> Any:
     _apply_loras(pipe, spec.loras, spec.denoisers)
     _apply_runtime(pipe, spec, device, dtype)
     return pipe
+
+
+def _prime_device_constructors() -> None:
+    """torch lists the tensor constructors a `with torch.device(...)` block redirects the first
+    time such a block runs. transformers loads models in a meta-device block with `torch.linspace`
+    swapped for a wrapper; were that the first block, the list would keep the wrapper, and every
+    later meta block (MMAudio's weight conversion) would make its linspace tensors on the CPU."""
+    import torch
+
+    with torch.device("meta"):
+        torch.empty(0)
 
 
 def _quiet() -> None:
@@ -341,13 +365,14 @@ def _apply_runtime(pipe: Any, spec: PipelineSpec, device: str, dtype: Any) -> No
     import torch
 
     runtime = spec.runtime
-    denoisers = [getattr(pipe, name) for name in spec.denoisers if getattr(pipe, name, None)]
-    for model in denoisers:
+    present = [name for name in spec.denoisers if getattr(pipe, name, None)]
+    denoisers = [getattr(pipe, name) for name in present]
+    for name, model in zip(present, denoisers, strict=True):
         if runtime.fp8:
             model.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype)
         if runtime.attention:
             model.set_attention_backend(runtime.attention)
-        _apply_step_cache(model, runtime, spec)
+        _apply_step_cache(model, runtime, spec.denoisers.index(name))
     if runtime.vae_tiling:
         pipe.vae.enable_tiling()
     if runtime.offload == "model":
@@ -371,20 +396,17 @@ def _apply_runtime(pipe: Any, spec: PipelineSpec, device: str, dtype: Any) -> No
             model.compile_repeated_blocks(fullgraph=False)
 
 
-def _apply_step_cache(model: Any, runtime: Runtime, spec: PipelineSpec) -> None:
+def _apply_step_cache(model: Any, runtime: Runtime, index: int) -> None:
+    """Enable the step cache on the denoiser that is `index`th in the pipeline's list."""
     from diffusers import hooks
 
     threshold = {} if runtime.cache_threshold is None else {"threshold": runtime.cache_threshold}
     if runtime.step_cache == "first_block":
         model.enable_cache(hooks.FirstBlockCacheConfig(**threshold))
     elif runtime.step_cache == "magcache":
-        model.enable_cache(
-            hooks.MagCacheConfig(
-                **threshold,
-                mag_ratios=list(runtime.mag_ratios),
-                num_inference_steps=len(runtime.mag_ratios),
-            )
-        )
+        config = _mag_cache_config(runtime, index, threshold)
+        if config is not None:
+            model.enable_cache(config)
     elif runtime.step_cache == "taylorseer":
         import torch
 
@@ -393,6 +415,95 @@ def _apply_step_cache(model: Any, runtime: Runtime, spec: PipelineSpec) -> None:
             model.enable_cache(config)
         else:
             hooks.apply_taylorseer_cache(model, config)
+
+
+# A calibrating hook resets (and prints) its ratios once it has counted this many steps;
+# it never gets there, so the measured ratios stay readable after the run.
+CALIBRATION_STEPS = 2**31
+
+
+def _mag_cache_config(runtime: Runtime, index: int, threshold: dict[str, float]) -> Any:
+    """Each expert's hook counts its own steps from 0, so it gets its own slice of the run's
+    ratios; None for an expert that takes no step."""
+    from diffusers import hooks
+
+    if runtime.mag_calibrate:
+        return hooks.MagCacheConfig(calibrate=True, num_inference_steps=CALIBRATION_STEPS)
+    steps = runtime.mag_steps or (len(runtime.mag_ratios),)
+    start = sum(steps[:index])
+    if steps[index] == 0:
+        return None
+    return hooks.MagCacheConfig(
+        **threshold,
+        mag_ratios=list(runtime.mag_ratios[start : start + steps[index]]),
+        num_inference_steps=steps[index],
+    )
+
+
+def mag_calibration(pipe: Any, denoisers: Sequence[str]) -> list[float]:
+    """The ratios the calibrating hooks measured this clip, in the run's step order: each
+    expert's own steps in turn, each step the mean over the guidance passes (cond, uncond),
+    which share one list when the ratios are used."""
+    from diffusers.hooks.hooks import CacheContext
+
+    ratios: list[float] = []
+    for name in denoisers:
+        model = getattr(pipe, name, None)
+        if model is None:
+            continue
+        manager = _mag_head_hook(model).state_manager
+        passes = []
+        for context in ("cond", "uncond", "inference"):
+            manager.set_context(CacheContext(context))
+            passes.append(list(manager.get_state().calibration_ratios))
+        manager.set_context(None)
+        measured = [p for p in passes if p]
+        if measured and len({len(p) for p in measured}) != 1:
+            raise RuntimeError(f"{name}: MagCache passes measured different step counts")
+        ratios += [sum(step) / len(step) for step in zip(*measured, strict=True)]
+    return ratios
+
+
+def count_mag_skips(pipe: Any, denoisers: Sequence[str], counts: dict[str, int]) -> list[Any]:
+    """Count the passes MagCache skipped into `counts`, read after each denoiser call from its
+    head hook's decision (the denoiser itself is never compiled, so hooking it costs nothing)."""
+    handles = []
+    for name in denoisers:
+        model = getattr(pipe, name, None)
+        block = _mag_head_block(model) if model is not None else None
+        if block is None:
+            continue
+        manager = _mag_head(block._diffusers_hook).state_manager
+        counts[name] = 0
+
+        def hook(
+            module: Any, args: Any, out: Any, name: str = name, manager: Any = manager
+        ) -> None:
+            counts[name] += not manager.get_state().should_compute
+
+        handles.append(model.register_forward_hook(hook))
+    return handles
+
+
+def _mag_head_block(model: Any) -> Any:
+    for module in model.modules():
+        registry = getattr(module, "_diffusers_hook", None)
+        if registry is not None and _mag_head(registry) is not None:
+            return module
+    return None
+
+
+def _mag_head_hook(model: Any) -> Any:
+    block = _mag_head_block(model)
+    if block is None:
+        raise RuntimeError(f"{type(model).__name__} has no MagCache hook")
+    return _mag_head(block._diffusers_hook)
+
+
+def _mag_head(registry: Any) -> Any:
+    from diffusers.hooks.mag_cache import MagCacheHeadHook
+
+    return next((h for h in registry.hooks.values() if isinstance(h, MagCacheHeadHook)), None)
 
 
 def reset_step_caches(pipe: Any, denoisers: Sequence[str]) -> None:

@@ -122,5 +122,5 @@ class Reporter:
         if ran == 0:
             self.console.print(f"nothing to do: all {len(records)} nodes were cached")
         for name, value in extra.items():
-            self.console.print(f"{name}: {value}", highlight=False)
+            self.console.print(f"{name}: {value}", highlight=False, soft_wrap=True)
         self.console.print(f"output: {output}", highlight=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from orchestrator.errors import UserError
@@ -53,6 +54,7 @@ class DiffusersBackend:
         step_cache: str = "none",
         cache_threshold: float | None = None,
         mag_ratios: Sequence[float] = (),
+        mag_calibrate: bool = False,
         single_files: Mapping[str, str | None] | None = None,
         transformer_config: str | None = None,
     ) -> None:
@@ -70,6 +72,7 @@ class DiffusersBackend:
             step_cache=step_cache,
             cache_threshold=cache_threshold,
             mag_ratios=tuple(mag_ratios),
+            mag_calibrate=mag_calibrate,
         )
         files = {"transformer": transformer, **(single_files or {})}
         self.single_files = {name: path for name, path in files.items() if path}
@@ -105,6 +108,9 @@ class DiffusersBackend:
             if name not in self.denoisers:
                 raise ValueError(f"{name} is not a transformer of {self.pipeline}")
         check_runtime(self.runtime, self.device, self.step_caches, prefix)
+        runtime = self.runtime
+        if runtime.step_cache == "magcache" and not runtime.mag_calibrate:
+            runtime = replace(runtime, mag_steps=self.expert_steps(source))
         check_loras(self.loras, prefix, experts=len(self.denoisers) > 1)
         self._spec = PipelineSpec(
             pipeline=self.pipeline,
@@ -115,7 +121,7 @@ class DiffusersBackend:
             allow_download=self.allow_download,
             single_files=single,
             single_file_config=config,
-            runtime=self.runtime,
+            runtime=runtime,
             loras=self.loras,
             denoisers=self.denoisers,
             step_caches=self.step_caches,
@@ -126,6 +132,10 @@ class DiffusersBackend:
         spec = self.spec()
         import_pipeline(spec)
         return ctx.models.get(repr(spec), lambda: self.prepare(load_pipeline(spec)))
+
+    def expert_steps(self, source: str) -> tuple[int, ...]:
+        """How many steps each denoiser takes (MagCache splits its ratios by them)."""
+        return (len(self.runtime.mag_ratios),)
 
     def prepare(self, pipe: Any) -> Any:
         """Adjust a freshly loaded pipeline (scheduler, boundaries) before first use."""

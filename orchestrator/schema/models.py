@@ -46,4 +46,8 @@ class ModelSettings:
     # none | first_block | taylorseer | magcache (what the model supports)
     step_cache: str = "none"
     cache_threshold: float | None = None
+    # magcache: one ratio per step, as the calibration run prints them.
     mag_ratios: list[float] = field(default_factory=list)
+    # magcache: render without skipping and print the measured mag_ratios override
+    # (mag_ratios, if set, are ignored for that run).
+    mag_calibrate: bool = False

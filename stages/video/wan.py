@@ -8,14 +8,20 @@ A14B denoises the noisy steps with `transformer` (high-noise expert) and the res
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from orchestrator.errors import UserError
-from orchestrator.models import count_calls, reset_step_caches
+from orchestrator.models import (
+    count_calls,
+    count_mag_skips,
+    mag_calibration,
+    offline,
+    reset_step_caches,
+)
 from orchestrator.plan import Timeline
 from orchestrator.stage import NodeContext, SegmentRequest
 from stages.diffusion import DiffusersBackend, step_callback
@@ -67,8 +73,23 @@ class Wan22I2V(DiffusersBackend):
                 "CFG runs only when video.guidance_scale > 1, so the low-noise expert would "
                 "ignore this; raise guidance_scale or set guidance_scale_2 to 1.0",
             )
+        self.check_mag_ratios()
         self.check_experts()
         super().validate(timeline)
+
+    def check_mag_ratios(self) -> None:
+        """MagCache's ratios are measured per step of one schedule; stretching them to another
+        step count would move each expert's ratios across the switch between experts."""
+        ratios = self.runtime.mag_ratios
+        if self.runtime.step_cache != "magcache" or self.runtime.mag_calibrate or not ratios:
+            return
+        if len(ratios) != self.steps:
+            raise UserError(
+                "video.mag_ratios",
+                f"has {len(ratios)} ratios but video.steps is {self.steps}; calibrate at "
+                f"{self.steps} steps (video.step_cache=magcache video.mag_calibrate=true) "
+                f"or set video.steps={len(ratios)}",
+            )
 
     def check_experts(self) -> None:
         ratio = self.boundary_ratio
@@ -80,11 +101,28 @@ class Wan22I2V(DiffusersBackend):
 
     def prepare(self, pipe: Any) -> Any:
         """The configured scheduler shift and expert boundary, whatever the folder says."""
-        config = dict(pipe.scheduler.config)
-        shift = {"flow_shift": self.shift} if "flow_shift" in config else {"shift": self.shift}
-        pipe.scheduler = type(pipe.scheduler).from_config(config, **shift)
+        pipe.scheduler = self.shifted(type(pipe.scheduler), pipe.scheduler.config)
         pipe.register_to_config(boundary_ratio=self.boundary_ratio)
         return pipe
+
+    def shifted(self, cls: Any, config: Mapping[str, Any]) -> Any:
+        shift = {"flow_shift": self.shift} if "flow_shift" in config else {"shift": self.shift}
+        return cls.from_config(dict(config), **shift)
+
+    def expert_steps(self, source: str) -> tuple[int, ...]:
+        """The high-noise expert's steps, then the low-noise one's, from the model's own
+        scheduler with the configured shift (plan time, for MagCache's split)."""
+        if self.boundary_ratio is None:
+            return (self.steps,)
+        import diffusers
+
+        local = not self.allow_download or offline()
+        index = diffusers.DiffusionPipeline.load_config(source, local_files_only=local)
+        cls = getattr(diffusers, index["scheduler"][1])
+        loaded = cls.from_pretrained(source, subfolder="scheduler", local_files_only=local)
+        scheduler = self.shifted(cls, loaded.config)
+        high = high_noise_steps(scheduler, self.steps, self.boundary_ratio)
+        return (high, self.steps - high)
 
     def generate(
         self,
@@ -111,6 +149,10 @@ class Wan22I2V(DiffusersBackend):
         )
         counts: dict[str, int] = {}
         handles = count_calls(pipe, self.denoisers, counts)
+        skipped: dict[str, int] = {}
+        if self.runtime.step_cache == "magcache" and not self.runtime.mag_calibrate:
+            handles += count_mag_skips(pipe, self.denoisers, skipped)
+        measured: list[float] = []
         reset_step_caches(pipe, self.denoisers)
         try:
             output = pipe(
@@ -126,17 +168,54 @@ class Wan22I2V(DiffusersBackend):
                 guidance_scale_2=self.guidance_scale_2 if self.boundary_ratio else None,
                 generator=torch.Generator("cpu").manual_seed(request.seed),
                 output_type="np",
-                callback_on_step_end=step_callback(ctx, self.steps),
+                callback_on_step_end=self.step_end(ctx, measured),
             )
         finally:
             for handle in handles:
                 handle.remove()
         ctx.metrics["denoiser_calls"] = counts
+        if skipped:
+            ctx.metrics["mag_skipped"] = skipped
+        if self.runtime.mag_calibrate:
+            self.report_calibration(measured, ctx)
         for frame in output.frames[0]:
             yield (np.clip(frame, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
+    def step_end(self, ctx: NodeContext, measured: list[float]) -> Callable[..., dict[str, Any]]:
+        """Steps to the progress bar; when calibrating, MagCache's ratios after the last step
+        (the pipeline resets its hooks before it returns)."""
+        progress = step_callback(ctx, self.steps)
+
+        def callback(pipe: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+            if self.runtime.mag_calibrate and step + 1 == self.steps:
+                measured[:] = mag_calibration(pipe, self.denoisers)
+            return progress(pipe, step, timestep, kwargs)
+
+        return callback
+
+    def report_calibration(self, measured: list[float], ctx: NodeContext) -> None:
+        """The clip's measured ratios go to run.json and, as an override ready to paste, to the
+        end-of-run summary."""
+        ratios = [round(r, 5) for r in measured]
+        if len(ratios) != self.steps:
+            raise RuntimeError(f"MagCache measured {len(ratios)} steps of {self.steps}")
+        ctx.metrics["mag_ratios"] = ratios
+        line = f"'video.mag_ratios=[{','.join(repr(float(r)) for r in ratios)}]'"
+        ctx.metrics["summary"] = {"magcache ratios (paste as an override)": line}
+
     def last_image(self, end: np.ndarray | None) -> Image.Image | None:
         return Image.fromarray(end) if end is not None else None
+
+
+def high_noise_steps(scheduler: Any, steps: int, boundary_ratio: float) -> int:
+    """How many of `steps` the high-noise expert takes: the pipeline gives it every timestep at
+    or above `boundary_ratio * num_train_timesteps`, which are the first ones."""
+    scheduler.set_timesteps(steps, device="cpu")
+    high = scheduler.timesteps >= boundary_ratio * scheduler.config.num_train_timesteps
+    count = int(high.sum())
+    if not bool(high[:count].all()):
+        raise RuntimeError("the high-noise expert's steps are not the first ones")
+    return count
 
 
 class Wan22TI2V(Wan22I2V):
