@@ -30,14 +30,18 @@ def _folder_without_experts(models: dict[str, Path], tmp_path: Path) -> dict[str
     return {"a14b": plain}
 
 
-@pytest.mark.parametrize("prefix", ["", "model.diffusion_model."])
-def test_original_layout_safetensors_give_the_folders_frames(tiny_models, tmp_path, prefix):
+@pytest.mark.parametrize(
+    ("layout", "prefix"),
+    [("diffusers", ""), ("original", ""), ("original", "model.diffusion_model.")],
+)
+def test_safetensors_experts_give_the_folders_frames(tiny_models, tmp_path, layout, prefix):
     files = {
-        name: tiny_files.write_safetensors(model, tmp_path / f"{name}.safetensors", prefix)
+        name: tiny_files.write_safetensors(model, tmp_path / f"{name}.safetensors", layout, prefix)
         for name, model in _experts(tiny_models).items()
     }
+    first_key = {"diffusers": b"blocks.0.attn1.to_q", "original": b"blocks.0.self_attn.q"}
     with open(files["transformer"], "rb") as raw:
-        assert b"blocks.0.self_attn.q.weight" in raw.read(4096)
+        assert first_key[layout] in raw.read(4096)
     backend = _wan(
         _folder_without_experts(tiny_models, tmp_path),
         transformer=str(files["transformer"]),

@@ -285,29 +285,6 @@ def test_zit_lora_changes_the_keyframe(tiny_models, tmp_path):
     assert not np.array_equal(base, styled)
 
 
-def test_single_file_transformers_load_with_the_folders_config(tiny_models, tmp_path):
-    from diffusers import WanTransformer3DModel
-    from safetensors.torch import save_file
-
-    files = {}
-    for name in ("transformer", "transformer_2"):
-        model = WanTransformer3DModel.from_pretrained(tiny_models["a14b"], subfolder=name)
-        files[name] = tmp_path / f"{name}.safetensors"
-        save_file(model.state_dict(), files[name])
-    plain = tmp_path / "plain"
-    shutil.copytree(tiny_models["a14b"], plain, ignore=shutil.ignore_patterns("transformer*"))
-    shutil.copy(tiny_models["a14b"] / "model_index.json", plain)
-    backend = _wan(
-        {"a14b": plain},
-        transformer=str(files["transformer"]),
-        transformer_2=str(files["transformer_2"]),
-        transformer_config=str(tiny_models["a14b"]),
-    )
-    single, _, _ = _segment(backend, ModelPool(), tmp_path)
-    folder, _, _ = _segment(_wan(tiny_models), ModelPool(), tmp_path)
-    assert np.array_equal(single, folder)
-
-
 def test_memory_settings_apply_on_cpu(tiny_models, tmp_path):
     import torch
 

@@ -50,11 +50,15 @@ def original_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
-def write_safetensors(model: torch.nn.Module, path: Path, prefix: str = "") -> Path:
-    """The original layout, optionally under ComfyUI's `model.diffusion_model.` prefix."""
+def write_safetensors(
+    model: torch.nn.Module, path: Path, layout: str = "original", prefix: str = ""
+) -> Path:
+    """`layout` original (Wan's names) or diffusers; `prefix` e.g. ComfyUI's
+    `model.diffusion_model.`."""
     from safetensors.torch import save_file
 
-    save_file({prefix + k: v for k, v in original_state(model).items()}, path)
+    state = original_state(model) if layout == "original" else model.state_dict()
+    save_file({prefix + k: v.contiguous() for k, v in state.items()}, path)
     return path
 
 
