@@ -10,10 +10,14 @@ samples. soundfile is imported on first use: most runs never need it.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -33,6 +37,28 @@ class Info:
     channels: int
 
 
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """libsndfile's MP3 decoder (libmpg123) prints warnings about odd ID3 tags straight to file
+    descriptor 2, which would break renga's one-line errors. Held only while a file opens."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _open(path: Path) -> Any:
+    import soundfile
+
+    with _quiet_stderr():
+        return soundfile.SoundFile(str(path))
+
+
 def _layout(channels: int) -> str:
     if channels not in LAYOUTS:
         raise ValueError(f"{channels} channels: no channel layout to downmix from")
@@ -46,9 +72,7 @@ def frames(path: Path, start: float = 0.0) -> Iterator[av.AudioFrame]:
     The samples before `start` are decoded and dropped, not sought past: libsndfile 1.2.2 lands
     Ogg Vorbis seeks up to a thousand samples off (measured: seek(1000) read from 0, seek(174000)
     from 128 early), and decoding is cheap next to everything done with a song."""
-    import soundfile
-
-    with soundfile.SoundFile(str(path)) as source:
+    with _open(path) as source:
         layout = _layout(source.channels)
         rate = source.samplerate
         skip = round(start * rate)
@@ -75,9 +99,7 @@ def frames(path: Path, start: float = 0.0) -> Iterator[av.AudioFrame]:
 
 def probe(path: Path) -> Info:
     """Duration, rate and channels; decodes the first block to prove the file is usable."""
-    import soundfile
-
-    with soundfile.SoundFile(str(path)) as source:
+    with _open(path) as source:
         _layout(source.channels)
         first = len(source.read(BLOCK, dtype="float32", always_2d=True))
         total = source.frames
