@@ -270,6 +270,36 @@ def read_frame(path: Path, index: int) -> Frame:
     return frame
 
 
+def read_frames_at(path: Path, times: list[Fraction]) -> Iterator[Frame]:
+    """For increasing `times` (seconds from the stream's start), the frame on screen at each
+    (pts <= t < next pts; the first frame before it, the last after the end): a clip at
+    another rate resampled by its timestamps, so variable-rate phone video lands right too."""
+    if any(b < a for a, b in itertools.pairwise(times)) or (times and times[0] < 0):
+        raise ValueError("times must be increasing and not negative")
+    with _reading(path, "video") as container:
+        stream = _video_stream(container, path)
+        origin = stream.start_time or 0
+        if times and times[0] > 0:
+            container.seek(origin + math.floor(times[0] / stream.time_base), stream=stream)
+        to_rgb = _rgb_converter()
+        shown: Frame | None = None
+        k = 0
+        for frame in container.decode(stream):
+            if frame.pts is None:
+                raise MediaError(f"{path}: frame without timestamp")
+            at = (frame.pts - origin) * stream.time_base
+            while k < len(times) and times[k] < at and shown is not None:
+                yield shown
+                k += 1
+            if k == len(times):
+                return
+            shown = to_rgb(frame)
+        if shown is None:
+            raise MediaError(f"{path}: video stream has no decodable frames")
+        for _ in range(k, len(times)):
+            yield shown
+
+
 def read_metadata(path: Path) -> dict[str, str]:
     """Container tags with lower-case keys (Matroska upper-cases them on write)."""
     with _reading(path, "media") as container:
