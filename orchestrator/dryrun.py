@@ -95,6 +95,8 @@ def node_frames(node: Node, timeline: Timeline) -> int:
         return int(node.params["request"]["num_frames"])
     if node.stage == "contact_sheet":
         return len(timeline.keyframes)
+    if node.stage == "footage":
+        return int(node.params["frames"])
     if node.stage == "audio_weights":
         return 1
     if node.stage == "effects":

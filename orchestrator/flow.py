@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from orchestrator import beats, media
 from orchestrator.errors import UserError
+from orchestrator.footage import FOOTAGE_FILE, footage_node
 from orchestrator.graph import Graph, Node
 from orchestrator.metadata import portable
 from orchestrator.plan import SegmentPlan, ShotPlan, Timeline, derive_seed
@@ -112,7 +113,11 @@ def build_graph(timeline: Timeline, stages: Stages) -> Graph:
         graph.add(beats.node(timeline.soundtrack, timeline.music.settings))
     candidates = getattr(stages.keyframes, "candidates", 1)
     for shot in timeline.shots:
-        if shot.index in timeline.keyframes:
+        if shot.index in timeline.keyframes and shot.footage is not None:
+            size = (timeline.width, timeline.height)
+            node_id = keyframe_id(shot.index)
+            graph.add(footage_node(node_id, shot.footage, *size, timeline.fps, KEYFRAME_FILE))
+        elif shot.index in timeline.keyframes:
             if shot.pick >= candidates:
                 raise UserError(
                     f"job.shots[{shot.index}].pick",
@@ -131,6 +136,7 @@ def build_graph(timeline: Timeline, stages: Stages) -> Graph:
             video = _add_lipsync(graph, timeline, stages, video)
         if stages.interpolate is not None:
             video = graph.add(_interpolate_node(timeline, stages, video)).id
+        _kept_audio(timeline, stages)
         if stages.audio is not None:
             effects = _add_effects(graph, timeline, stages, video)
             graph.add(_audio_node(timeline, stages, effects))
@@ -299,11 +305,15 @@ def _assemble_node(timeline: Timeline, stages: Stages) -> Node:
     }
     keyframes = {k: keyframe_id(k) for k in timeline.keyframes}
     deps = (*(s.id for s in timeline.segments), *keyframes.values())
+    leads = {s.index: keyframe_id(s.index) for s in timeline.shots if s.lead}
+    if leads:
+        params["leads"] = {s.index: s.lead for s in timeline.shots if s.lead}
 
     def run(ctx: NodeContext) -> None:
         clips = [ctx.inputs[s.id] / CLIP_FILE for s in timeline.segments]
         images = {k: ctx.inputs[node] / KEYFRAME_FILE for k, node in keyframes.items()}
-        stages.assemble.run(clips, timeline, ctx.out_dir / VIDEO_FILE, ctx, images)
+        footage = {k: ctx.inputs[node] / FOOTAGE_FILE for k, node in leads.items()}
+        stages.assemble.run(clips, timeline, ctx.out_dir / VIDEO_FILE, ctx, images, footage)
 
     return Node(
         id="assemble",
@@ -480,6 +490,14 @@ def _audio_node(timeline: Timeline, stages: Stages, effects: tuple[str, ...]) ->
     if timeline.soundtrack_start:
         params["start"] = timeline.soundtrack_start
     files = {"soundtrack": timeline.soundtrack} if timeline.soundtrack else {}
+    for shot in _kept_audio(timeline, stages):
+        assert shot.footage is not None
+        files[f"footage/{shot.index}"] = shot.footage.path
+        params.setdefault("footage_audio", {})[shot.index] = [
+            shot.start,
+            shot.lead,
+            str(shot.footage.start),
+        ]
 
     def run(ctx: NodeContext) -> None:
         if effects:
@@ -498,6 +516,15 @@ def _audio_node(timeline: Timeline, stages: Stages, effects: tuple[str, ...]) ->
         files={**files, **_speech_files(timeline)},
         group=None if effects else stages.audio.model_group,
     )
+
+
+def _kept_audio(timeline: Timeline, stages: Stages) -> list[ShotPlan]:
+    """Shots whose clip keeps its audio; only `audio=track` lays it under the soundtrack."""
+    kept = [s for s in timeline.shots if s.footage and s.footage.keep_audio]
+    if kept and not getattr(stages.audio, "keeps_footage_audio", False):
+        key = f"job.shots[{kept[0].index}].keep_audio"
+        raise UserError(key, "needs audio=track (the soundtrack with the clip's audio under it)")
+    return kept
 
 
 def _mux_node(timeline: Timeline, stages: Stages, video: str) -> Node:
@@ -522,13 +549,15 @@ def _mux_node(timeline: Timeline, stages: Stages, video: str) -> Node:
 
 def _contact_sheet_node(timeline: Timeline, stages: Stages, candidates: int) -> Node:
     shots = [timeline.shots[i] for i in timeline.keyframes]
-    deps = tuple(candidate_id(s, k) for s in shots for k in range(candidates))
+    # A shot that continues the user's clip has one keyframe: the clip's last frame.
+    ranges = [(s, range(1 if s.footage else candidates)) for s in shots]
+    deps = tuple(candidate_id(s, k) for s, picks in ranges for k in picks)
     labels = [
-        f"shot {s.index}"
-        if candidates == 1
+        f"shot {s.index}" + (" (your clip)" if s.footage else "")
+        if len(picks) == 1
         else f"shot {s.index} #{k}" + (" *" if k == s.pick else "")
-        for s in shots
-        for k in range(candidates)
+        for s, picks in ranges
+        for k in picks
     ]
     metadata = job_metadata(stages.cfg)
 

@@ -26,6 +26,8 @@ from av.video.reformatter import VideoReformatter
 from av.video.stream import VideoStream
 from PIL import Image, ImageOps, PngImagePlugin
 
+from orchestrator import sndfile
+
 Frame = np.ndarray
 
 _LAYOUTS = {1: "mono", 2: "stereo"}
@@ -268,6 +270,36 @@ def read_frame(path: Path, index: int) -> Frame:
     return frame
 
 
+def read_frames_at(path: Path, times: list[Fraction]) -> Iterator[Frame]:
+    """For increasing `times` (seconds from the stream's start), the frame on screen at each
+    (pts <= t < next pts; the first frame before it, the last after the end): a clip at
+    another rate resampled by its timestamps, so variable-rate phone video lands right too."""
+    if any(b < a for a, b in itertools.pairwise(times)) or (times and times[0] < 0):
+        raise ValueError("times must be increasing and not negative")
+    with _reading(path, "video") as container:
+        stream = _video_stream(container, path)
+        origin = stream.start_time or 0
+        if times and times[0] > 0:
+            container.seek(origin + math.floor(times[0] / stream.time_base), stream=stream)
+        to_rgb = _rgb_converter()
+        shown: Frame | None = None
+        k = 0
+        for frame in container.decode(stream):
+            if frame.pts is None:
+                raise MediaError(f"{path}: frame without timestamp")
+            at = (frame.pts - origin) * stream.time_base
+            while k < len(times) and times[k] < at and shown is not None:
+                yield shown
+                k += 1
+            if k == len(times):
+                return
+            shown = to_rgb(frame)
+        if shown is None:
+            raise MediaError(f"{path}: video stream has no decodable frames")
+        for _ in range(k, len(times)):
+            yield shown
+
+
 def read_metadata(path: Path) -> dict[str, str]:
     """Container tags with lower-case keys (Matroska upper-cases them on write)."""
     with _reading(path, "media") as container:
@@ -361,6 +393,50 @@ def _audio_blocks(
     )
 
 
+def _pyav_audio(path: Path, rate: int, channels: int, start: float) -> Iterator[np.ndarray]:
+    with _reading(path, "audio") as container:
+        yield from _audio_blocks(container, _audio_stream(container, path), rate, channels, start)
+
+
+def _audio_source(path: Path, rate: int, channels: int, start: float) -> Iterator[np.ndarray]:
+    """Resampled blocks from PyAV, or from libsndfile when FFmpeg cannot open the file or
+    decode its first packets. Both feed the same resampler, so what follows cannot tell which
+    decoded. A file that fails later, after blocks went out, fails: it cannot be spliced."""
+    pyav = _pyav_audio(path, rate, channels, start)
+    try:
+        first = next(pyav, None)
+    except MediaError as refused:
+        if not Path(path).is_file():
+            raise
+        with _fallback_errors(path, refused):
+            yield from _resample(sndfile.frames(path, start), rate, channels)
+        return
+    if first is None:
+        return
+    with closing(pyav):
+        yield first
+        yield from pyav
+
+
+def _reason(error: MediaError, path: Path) -> str:
+    """What a decoder said, without the path the message already starts with."""
+    cause = error.__cause__
+    if cause is not None:
+        return getattr(cause, "strerror", None) or str(cause)
+    return str(error).removeprefix(f"{path}: ")
+
+
+@contextmanager
+def _fallback_errors(path: Path, refused: MediaError) -> Iterator[None]:
+    """libsndfile failing too is one error naming both decoders' reasons."""
+    try:
+        yield
+    except sndfile.ERRORS as exc:
+        raise MediaError(
+            f"{path}: cannot read as audio: FFmpeg: {_reason(refused, path)}; libsndfile: {exc}"
+        ) from exc
+
+
 def _check_channels(channels: int) -> str:
     if channels not in _LAYOUTS:
         raise ValueError(f"channels must be 1 or 2, got {channels}")
@@ -376,11 +452,10 @@ def read_audio(
     if start < 0 or (duration is not None and duration < 0):
         raise ValueError(f"bad audio window start={start} duration={duration}")
     limit = None if duration is None else round(duration * rate)
-    with _reading(path, "audio") as container:
-        stream = _audio_stream(container, path)
-        blocks: list[np.ndarray] = []
-        have = 0
-        for block in _audio_blocks(container, stream, rate, channels, start):
+    blocks: list[np.ndarray] = []
+    have = 0
+    with closing(_audio_source(path, rate, channels, start)) as source:
+        for block in source:
             if limit is not None and have >= limit:
                 break
             blocks.append(block)
@@ -391,7 +466,21 @@ def read_audio(
 
 
 def probe_audio(path: Path) -> AudioInfo:
-    """Validate a soundtrack cheaply: it opens, its first packets decode and it is not empty."""
+    """Validate a soundtrack cheaply: it opens, its first packets decode and it is not empty.
+    Through libsndfile when FFmpeg refuses the file, as `read_audio` will read it."""
+    try:
+        return _probe_pyav(path)
+    except MediaError as refused:
+        if not Path(path).is_file():
+            raise
+        with _fallback_errors(path, refused):
+            info = sndfile.probe(path)
+        if info.duration <= 0:
+            raise MediaError(f"{path}: audio stream is empty") from None
+        return AudioInfo(info.duration, info.rate, info.channels)
+
+
+def _probe_pyav(path: Path) -> AudioInfo:
     with _reading(path, "audio") as container:
         stream = _audio_stream(container, path)
         first = next((f for f in container.decode(stream) if f.samples), None)
@@ -443,8 +532,7 @@ def write_audio(path: Path, samples: np.ndarray | Iterable[np.ndarray], rate: in
 
 def _soundtrack(path: Path, rate: int) -> Iterator[np.ndarray]:
     """Stereo blocks of an audio file; errors inside it name the audio file, not the video."""
-    with _reading(path, "audio") as container:
-        yield from _audio_blocks(container, _audio_stream(container, path), rate, 2, 0.0)
+    return _audio_source(path, rate, 2, 0.0)
 
 
 class _AudioTrack:

@@ -19,6 +19,8 @@ from omegaconf import DictConfig
 
 from orchestrator import media
 from orchestrator.errors import UserError
+from orchestrator.footage import Footage, check_footage, plan_footage
+from orchestrator.footage import check_unused as check_no_footage
 from orchestrator.music import MusicPlan, check_unused, plan_music
 from orchestrator.stage import VideoBackend
 from orchestrator.store import Store
@@ -44,6 +46,12 @@ class ShotPlan:
     motion_scale: float = 1.0
     pick: int = 0
     sound: str = ""
+    footage: Footage | None = None
+
+    @property
+    def lead(self) -> int:
+        """Frames of the user's own clip that open the shot (`include`), before new ones."""
+        return self.footage.lead if self.footage else 0
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,9 @@ def plan_job(cfg: DictConfig, video: VideoBackend | None, store: Store | None = 
 
     music = None
     if job.music.enabled:
+        for i, shot in enumerate(job.shots):
+            if shot.video is not None:
+                raise UserError(f"job.shots[{i}].video", "not supported in a music video yet")
         music = plan_music(job, soundtrack, fps, store)
         shots = _music_shots(music, job, cfg.seed)
     else:
@@ -188,11 +199,13 @@ def plan_job(cfg: DictConfig, video: VideoBackend | None, store: Store | None = 
                 )
     if loop == "pingpong" and (vocals or any(shot.speech for shot in shots)):
         raise UserError("job.loop", "pingpong would play speech backwards; use none or closure")
-    if transition == "continue" and len(shots) > 1 and overlap > shots[0].frames:
+    check_footage([(s.index, s.footage) for s in shots if s.footage], transition, loop)
+    if transition == "continue" and len(shots) > 1 and overlap > shots[0].frames - shots[0].lead:
         raise UserError(
             "assemble.overlap_frames",
-            f"{overlap} shared frames need a first shot of at least {overlap} frames to "
-            f"crossfade from with transition=continue; job.shots[0] has {shots[0].frames}",
+            f"{overlap} shared frames need a first shot of at least {overlap} new frames to "
+            f"crossfade from with transition=continue; job.shots[0] has "
+            f"{shots[0].frames - shots[0].lead}",
         )
     segments = _segments(shots, transition, loop, overlap, video.clip_frames, cfg.seed)
     keyframes = sorted(
@@ -254,8 +267,14 @@ def _shots(job: DictConfig, seed: int, fps: Fraction) -> tuple[ShotPlan, ...]:
         key = f"job.shots[{i}]"
         frames = _shot_frames(shot, fps, key)
         image = _image(shot.image, key)
-        if image is None and not shot.prompt.strip():
-            raise UserError(f"{key}.prompt", "empty: a shot needs a prompt or an image")
+        footage = None
+        if shot.video is not None:
+            footage = plan_footage(resolve_path(shot.video, f"{key}.video"), shot, key, fps)
+            frames += footage.lead
+        else:
+            check_no_footage(shot, key)
+        if image is None and footage is None and not shot.prompt.strip():
+            raise UserError(f"{key}.prompt", "empty: a shot needs a prompt, an image or a video")
         speech = None
         if shot.speech is not None:
             speech, length = _probed_audio(shot.speech, f"{key}.speech")
@@ -280,6 +299,7 @@ def _shots(job: DictConfig, seed: int, fps: Fraction) -> tuple[ShotPlan, ...]:
                 speech=speech,
                 pick=shot.pick,
                 sound=(shot.sound or shot.motion or shot.prompt).strip(),
+                footage=footage,
             )
         )
         start += frames
@@ -379,11 +399,14 @@ def _segments(
             end = shot.index + 1
         if loop == "closure" and shot.index == len(shots) - 1:
             end = 0
-        remaining = shot.frames
+        remaining = shot.frames - shot.lead
         index = 0
         while remaining > 0:
             chained = index > 0 or chains_from_previous
             head = chained_head if chained else 0
+            if shot.lead and index == 0:
+                # Starts on the included clip's last frame, which has been played: drop it.
+                head = 1
             need = remaining + head
             # A clip that must end on a keyframe emits all but that last frame: the keyframe
             # itself is the next shot's (or the loop's) first frame.

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from orchestrator import media
 from orchestrator.flow import CLIP_FILE, KEYFRAME_FILE, keyframe_id
 from orchestrator.graph import Graph
-from orchestrator.plan import Timeline
+from orchestrator.plan import ShotPlan, Timeline
 from orchestrator.store import Store, write_text_atomic
 
 REPORT_FILE = "report.html"
@@ -143,6 +143,8 @@ def _keyframes(timeline: Timeline, graph: Graph, store: Store, records: Mapping[
         plan = timeline.shots[shot]
         picture = _thumb_image(store, node.stage, node.key, records, node.id, KEYFRAME_THUMB)
         prompt = next((line for line in plan.prompt.splitlines() if line.strip()), "")
+        if plan.footage is not None:
+            prompt = f"last frame of your clip {plan.footage.path.name} · {prompt}"
         cards.append(
             f'<figure class="card">{picture}<figcaption><b>shot {shot}</b>'
             f" · {plan.frames} frames · seed {plan.seed}"
@@ -198,6 +200,19 @@ def _frame_thumb(clip: Path, label: str, index: int) -> str:
     return f"<figure>{picture}<figcaption>{label} · {index}</figcaption></figure>"
 
 
+def _own_clip(shot: ShotPlan, x0: float, x1: float, y: int, fps: float) -> str:
+    """The user's included clip, hatched inside its shot: footage, not generated."""
+    assert shot.footage is not None
+    name = _esc(shot.footage.path.name)
+    return (
+        f'<rect x="{x0:.1f}" y="{y}" width="{x1 - x0:.1f}" height="22" rx="3" class="own">'
+        f"<title>your clip {name}: frames {shot.start}–{shot.start + shot.lead - 1} "
+        f"({shot.lead / fps:.2f} s, from {float(shot.footage.start):g} s)</title></rect>"
+        f'<text x="{(x0 + x1) / 2:.1f}" y="{y - 4}" class="lab" text-anchor="middle">'
+        f"your clip</text>"
+    )
+
+
 def _timeline(timeline: Timeline, summary: Mapping[str, Any]) -> str:
     width, left, right = 1000, 70, 20
     span = width - left - right
@@ -221,6 +236,8 @@ def _timeline(timeline: Timeline, summary: Mapping[str, Any]) -> str:
             f'fill="{colour}"><title>shot {shot.index}: frames {shot.start}–'
             f"{shot.start + shot.frames - 1} ({shot.frames / fps:.2f} s)</title></rect>"
         )
+        if shot.lead:
+            parts.append(_own_clip(shot, x0, x(shot.start + shot.lead), rows["shots"], fps))
         if x1 - x0 > 40:
             parts.append(
                 f'<text x="{(x0 + x1) / 2:.1f}" y="{rows["shots"] + 15}" class="in" '
@@ -533,6 +550,7 @@ svg .in { fill:#fff; font-size:12px; font-weight:600; }
 svg .axis { stroke:#555; stroke-width:1; }
 svg .cut { stroke:#fff; stroke-width:2; stroke-dasharray:4 3; }
 svg .back { fill:#ffffff10; stroke:#888; stroke-dasharray:3 3; }
+svg .own { fill:#00000055; stroke:#fff; stroke-dasharray:2 2; }
 svg .beat { stroke:#edc948; stroke-width:1.5; }
 svg .beat.b1 { stroke:#e15759; }
 svg .beat.b2 { stroke:#76b7b2; }

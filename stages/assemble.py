@@ -20,7 +20,8 @@ from orchestrator.stage import NodeContext
 from stages import color
 from stages.metrics import SeamMeter, delta_e, mean_lab
 
-Tagged = tuple[np.ndarray, int, bool]
+# A frame, the segment it belongs to (None: the user's own clip) and whether it is unblended.
+Tagged = tuple[np.ndarray, int | None, bool]
 
 
 def crossfade_weights(n: int, kind: str) -> np.ndarray:
@@ -126,12 +127,14 @@ class Assembler:
         out: Path,
         ctx: NodeContext,
         keyframes: Mapping[int, Path],
+        footage: Mapping[int, Path] | None = None,
     ) -> None:
+        """`footage`: per shot, the fitted clip of the user's that opens it (`include`)."""
         total = timeline.frames
         progress = lambda n: ctx.steps(n, total)  # noqa: E731
         images = {k: np.asarray(media.load_image(path)) for k, path in keyframes.items()}
         meter = SeamMeter(len(timeline.segments))
-        forward = _measured(self.frames(clips, timeline, images), meter)
+        forward = _measured(self.frames(clips, timeline, images, footage), meter)
         if timeline.loop == "pingpong" and timeline.frames != timeline.forward_frames:
             there = out.with_name(".forward.mkv")
             media.write_video(there, forward, fps=timeline.fps, codec=media.LOSSLESS)
@@ -151,10 +154,17 @@ class Assembler:
         ctx.metrics["frames"] = written
 
     def frames(
-        self, clips: Sequence[Path], timeline: Timeline, keyframes: Mapping[int, np.ndarray]
+        self,
+        clips: Sequence[Path],
+        timeline: Timeline,
+        keyframes: Mapping[int, np.ndarray],
+        footage: Mapping[int, Path] | None = None,
     ) -> Iterator[Tagged]:
         """The forward video, each frame tagged with its segment and whether it is a crossfade:
-        each clip's kept frames, colour-corrected, shared frames crossfaded or dropped."""
+        each clip's kept frames, colour-corrected, shared frames crossfaded or dropped. A
+        shot's included clip plays as it is before its first segment, whose first frame (the
+        clip's last, already shown) is dropped."""
+        footage = footage or {}
         overlap = timeline.overlap
         weights = crossfade_weights(overlap, timeline.crossfade)
         segments = timeline.segments
@@ -164,10 +174,15 @@ class Assembler:
         pending: deque[Tagged] = deque()
         for k, (clip, segment) in enumerate(zip(clips, segments, strict=True)):
             following = segments[k + 1] if k + 1 < len(segments) else None
-            hold = overlap if following is not None and following.head > 0 else 0
+            hold = overlap if following is not None and following.start_segment is not None else 0
+            lead = footage.get(segment.shot) if segment.index == 0 else None
+            if lead is not None:
+                yield from pending
+                pending.clear()
+                yield from ((frame, None, True) for frame in media.read_frames(lead))
             for i, frame in enumerate(self._kept(clip, segment, timeline, keyframes)):
                 if i < segment.head:
-                    if overlap:
+                    if overlap and lead is None:
                         w = weights[i]
                         before = pending[i][0].astype(np.float32)
                         mixed = np.clip((1 - w) * before + w * frame + 0.5, 0, 255)
@@ -257,8 +272,10 @@ class Assembler:
 
 
 def _measured(frames: Iterator[Tagged], meter: SeamMeter) -> Iterator[np.ndarray]:
+    """Seams and drift are measured on generated frames; the user's own clip passes by."""
     for frame, label, pure in frames:
-        meter.add(frame, label, pure)
+        if label is not None:
+            meter.add(frame, label, pure)
         yield frame
 
 

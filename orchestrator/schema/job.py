@@ -18,6 +18,11 @@ class ShotConfig:
     speech: str | None = None
     # Which of the keyframe backend's `candidates` animates (0-based).
     pick: int = 0
+    # Your own footage: the shot continues this video from its last frame (see README).
+    video: str | None = None
+    include: bool = False
+    trim: list[float] | None = None
+    keep_audio: bool = False
 
 
 @dataclass

@@ -85,6 +85,7 @@ class SoundtrackAudio:
 
     version = "1"
     model_group = None
+    keeps_footage_audio = True
 
     def __init__(
         self,
@@ -129,6 +130,10 @@ class SoundtrackAudio:
     def render(self, timeline: Timeline, out: Path, ctx: NodeContext) -> None:
         total = round(timeline.duration * self.rate)
         music = self.music(timeline, pad=False)
+        kept = footage_track(timeline, self.rate, self.channels, total)
+        if kept is not None:
+            kept[:, : music.shape[1]] += music
+            music = limit_peak(kept, PEAK_CEILING)
         speech = speech_track(timeline, self.rate, self.channels, total)
         if speech is not None:
             track = np.zeros((self.channels, total), np.float32)
@@ -158,6 +163,29 @@ def speech_track(timeline: Timeline, rate: int, channels: int, length: int) -> n
         end = min(length, round((shot.start + shot.frames) / timeline.fps * rate))
         clip = media.read_audio(shot.speech, rate=rate, channels=channels)
         take = min(clip.shape[1], end - begin)
+        track[:, begin : begin + take] += clip[:, :take]
+    return track
+
+
+def footage_track(timeline: Timeline, rate: int, channels: int, length: int) -> np.ndarray | None:
+    """The audio of included clips that keep it (`keep_audio`), each where its clip plays, at
+    its own level: it goes under the soundtrack, not into the loudness normalisation."""
+    kept = [s for s in timeline.shots if s.footage is not None and s.footage.keep_audio]
+    if not kept:
+        return None
+    track = np.zeros((channels, length), np.float32)
+    for shot in kept:
+        assert shot.footage is not None
+        begin = round(shot.start / timeline.fps * rate)
+        seconds = float(shot.lead / timeline.fps)
+        clip = media.read_audio(
+            shot.footage.path,
+            rate=rate,
+            channels=channels,
+            start=float(shot.footage.start),
+            duration=seconds,
+        )
+        take = min(clip.shape[1], length - begin)
         track[:, begin : begin + take] += clip[:, :take]
     return track
 

@@ -16,9 +16,11 @@ class ImageKeyframes:
 
     def validate(self, timeline: Timeline) -> None:
         for index in timeline.keyframes:
-            if timeline.shots[index].image is None:
+            shot = timeline.shots[index]
+            if shot.image is None and shot.footage is None:
                 raise UserError(
-                    f"job.shots[{index}].image", "missing: keyframes=images needs an image per shot"
+                    f"job.shots[{index}].image",
+                    "missing: keyframes=images needs an image (or a video) per shot",
                 )
 
     def render(
