@@ -124,10 +124,10 @@ def verify(store: Store, move_aside: bool) -> int:
     hashed = 0
     started = time.perf_counter()
     for entry in entries(store):
+        hashed += entry.size()
         damage = store.check(entry.stage, entry.key)
         if damage is None:
             counts["ok"] += 1
-            hashed += entry.size()
             continue
         counts[damage.kind] += 1
         line = f"{damage.kind}: {damage.line()}"
