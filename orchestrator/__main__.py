@@ -9,7 +9,7 @@ import sys
 
 import hydra
 
-from orchestrator import commands, task
+from orchestrator import commands, store_commands, task
 from orchestrator.config import CONF_DIR
 from orchestrator.errors import USER_ERROR_EXIT, RengaError
 
@@ -64,7 +64,7 @@ def one_line(text: str) -> str:
 
 
 def main() -> None:
-    """`renga inspect|reproduce|plan ...` are handled here before Hydra parses the argv."""
+    """`renga inspect|reproduce|plan|store ...` are handled here before Hydra parses the argv."""
     command = sys.argv[1] if len(sys.argv) > 1 else None
     if command not in commands.COMMANDS:
         _run_app()
@@ -74,6 +74,8 @@ def main() -> None:
         if command == "inspect":
             print(commands.inspect(args))
             return
+        if command == "store":
+            sys.exit(store_commands.main(args))
         with commands.hydra_argv(command, args) as (argv, subcommand):
             sys.argv = [sys.argv[0], *argv]
             task.command = subcommand

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator import media
+from orchestrator import integrity, media
 from orchestrator.executors import run_node
 from orchestrator.graph import Node, node_key
 from orchestrator.models import ModelPool
@@ -98,6 +98,11 @@ def load_or_analyse(made: Node, store: Store | None) -> Analysis:
     """The stored analysis for this node's key, analysing and publishing it first if absent."""
     if store is None:
         return _analyse_with(made.files["soundtrack"], made.params)
+    # The plan reads this entry, so it is hashed first like any entry that feeds a node.
+    if store.lookup(made.stage, made.key) is not None and (
+        damage := store.intact(made.stage, made.key)
+    ):
+        integrity.warn(damage, store.set_aside(made.stage, made.key))
     run_node(made, {}, store, ModelPool(), lambda done, total: None)
     entry = store.entry(made.stage, made.key)
     return Analysis.from_json(json.loads((entry / FILE).read_text()))

@@ -20,7 +20,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from orchestrator import dryrun
+from orchestrator import dryrun, integrity
 from orchestrator.config import asset
 from orchestrator.errors import UserError
 from orchestrator.flow import KEYFRAME_FILE, keyframe_node
@@ -39,7 +39,7 @@ from orchestrator.schema import group_schemas
 from orchestrator.stage import KeyframeRequest
 from orchestrator.store import Store, write_json_atomic
 
-COMMANDS = ("inspect", "reproduce", "plan")
+COMMANDS = ("inspect", "reproduce", "plan", "store")
 JSON_FLAG = "--json"
 
 
@@ -150,6 +150,7 @@ def reproduce_keyframe(cfg: DictConfig, run_dir: Path, options: dict[str, Any]) 
     node = graph.add(keyframe_node(backend, params, request, image))
     graph.assign_keys()
     store = Store(_writable_dir(cache_dir(cfg), "cache_dir"))
+    integrity.check_before_run(graph, store, [node.id])
     records: list[NodeRecord] = []
     reporter = Reporter()
     instantiate(cfg.executor).run(graph, store, reporter, records)

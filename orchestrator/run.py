@@ -13,8 +13,8 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from orchestrator import beats
-from orchestrator.errors import RengaError, UserError
+from orchestrator import beats, integrity
+from orchestrator.errors import NodeError, RengaError, UserError
 from orchestrator.flow import (
     CONTACT_SHEET_FILE,
     KEYFRAME_FILE,
@@ -69,6 +69,8 @@ def _writable_dir(path: Path, key: str) -> Path:
 def execute(cfg: DictConfig, run_dir: Path, reporter: Reporter) -> dict[str, Any]:
     timeline, graph, stages, store = prepare(cfg, run_dir)
     store.sweep()
+    published = [node_id for node_id, _, _ in published_files(run_dir, timeline, graph, stages)]
+    integrity.check_before_run(graph, store, published)
     executor = instantiate(cfg.executor, _convert_="all")
     records: list[NodeRecord] = []
     try:
@@ -113,6 +115,26 @@ def _node_lines(records: list[NodeRecord]) -> dict[str, str]:
     return lines
 
 
+def published_files(
+    run_dir: Path, timeline: Timeline, graph: Graph, stages: Stages
+) -> list[tuple[str, str, Path]]:
+    """What a run publishes: (node id, file in its entry, path in the run dir); the main output
+    (the video, or the contact sheet in stills mode) first."""
+    if timeline.mode == "stills":
+        files = [("contact_sheet", CONTACT_SHEET_FILE, run_dir / CONTACT_SHEET_FILE)]
+    else:
+        files = [("mux", stages.mux.filename, run_dir / stages.mux.filename)]
+        if "contact_sheet" in graph.nodes:
+            files.append(("contact_sheet", CONTACT_SHEET_FILE, run_dir / CONTACT_SHEET_FILE))
+    files += [
+        (keyframe_id(shot), KEYFRAME_FILE, run_dir / "keyframes" / f"shot_{shot:03d}.png")
+        for shot in timeline.keyframes
+    ]
+    if beats.STAGE in graph.nodes:
+        files.append((beats.STAGE, beats.FILE, run_dir / beats.FILE))
+    return files
+
+
 def publish(
     run_dir: Path,
     timeline: Timeline,
@@ -123,33 +145,24 @@ def publish(
     error: BaseException | None = None,
 ) -> Path:
     """Copy finished results into the run dir under their final names, then write run.json and
-    report.html (for a failed run too: they show what finished)."""
+    report.html (for a failed run too: they show what finished). An entry is hashed before it is
+    published (unless this process built or hashed it already); a corrupt one is set aside and
+    not published, and the run fails so that the next one rebuilds it."""
     done = {r.id for r in records}
-    keyframes_dir = run_dir / "keyframes"
-    for shot in timeline.keyframes:
-        node = graph[keyframe_id(shot)]
-        if node.id in done:
-            keyframes_dir.mkdir(exist_ok=True)
-            _place(
-                store.entry(node.stage, node.key) / KEYFRAME_FILE,
-                keyframes_dir / f"shot_{shot:03d}.png",
-            )
-    if timeline.mode == "stills":
-        output = run_dir / CONTACT_SHEET_FILE
-        source = "contact_sheet", CONTACT_SHEET_FILE
-    else:
-        output = run_dir / stages.mux.filename
-        source = "mux", stages.mux.filename
-    if source[0] in done:
-        node = graph[source[0]]
-        _place(store.entry(node.stage, node.key) / source[1], output)
-    if beats.STAGE in done:
-        _place(store.entry(beats.STAGE, graph[beats.STAGE].key) / beats.FILE, run_dir / beats.FILE)
-    if timeline.mode == "video" and "contact_sheet" in done:
-        sheet = graph["contact_sheet"]
-        _place(
-            store.entry(sheet.stage, sheet.key) / CONTACT_SHEET_FILE, run_dir / CONTACT_SHEET_FILE
-        )
+    files = published_files(run_dir, timeline, graph, stages)
+    corrupt = []
+    for node_id, name, target in files:
+        node = graph[node_id]
+        if node_id not in done:
+            continue
+        if (damage := store.intact(node.stage, node.key)) is not None:
+            integrity.warn(damage, store.set_aside(node.stage, node.key))
+            corrupt.append(node_id)
+            continue
+        target.parent.mkdir(exist_ok=True)
+        _place(store.entry(node.stage, node.key) / name, target)
+    main, _, output = files[0]
+    complete = main in done and main not in corrupt
     frames, fps = output_timing(timeline, stages)
     summary: dict[str, Any] = {
         "mode": timeline.mode,
@@ -163,13 +176,15 @@ def publish(
             for s in timeline.shots
         ],
         **music_summary(timeline),
-        "output": output.name if source[0] in done else None,
-        "complete": source[0] in done,
+        "output": output.name if complete else None,
+        "complete": complete,
         "store": str(store.root),
         "nodes": [r.as_json() for r in records],
     }
     write_json_atomic(run_dir / RUN_JSON, summary)
     _report(run_dir, summary, timeline, graph, store, stages.cfg, error)
+    if corrupt and error is None:
+        raise NodeError(corrupt[0], "its store entry was corrupt when published; moved aside")
     return output
 
 

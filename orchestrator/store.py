@@ -4,6 +4,11 @@ An entry is built in a hidden temporary directory beside its final place and ren
 with `manifest.json` written last, so an entry either is complete or does not exist; a crash at
 any moment loses at most the node in flight. A per-key file lock (released by the OS when its
 holder dies) lets several processes share one store.
+
+A lookup checks sizes only (a stat per file). `check` hashes an entry against its manifest; a
+run calls it where a bad byte would spread (see `integrity`), and `set_aside` moves a corrupt
+entry to a hidden name that is never looked up again. A run touches the manifest of every entry
+it references, so the manifest's mtime is the entry's last use (what `renga store gc` reads).
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +30,7 @@ from filelock import FileLock
 
 MANIFEST = "manifest.json"
 TEMP_PREFIX = ".tmp-"
+CORRUPT_PREFIX = ".corrupt-"
 STALE_FOREIGN_TEMP_SECONDS = 24 * 3600
 HASH_CHUNK = 1 << 20
 
@@ -59,11 +66,28 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
+@dataclass(frozen=True)
+class Damage:
+    """Why an entry cannot be trusted: `corrupt` (bytes differ from the manifest) or
+    `incomplete` (no readable manifest, or a file it lists is missing)."""
+
+    stage: str
+    key: str
+    kind: str
+    file: str
+    reason: str
+
+    def line(self) -> str:
+        return f"{self.stage} {self.key} {self.file}: {self.reason}"
+
+
 class Store:
     def __init__(self, root: Path, verify: bool = False) -> None:
         self.root = root
         self.verify = verify
         self._host = socket.gethostname()
+        # Entries this process built or hashed: publishing them needs no second read.
+        self._trusted: set[tuple[str, str]] = set()
 
     def entry(self, stage: str, key: str) -> Path:
         return self.root / stage / key
@@ -85,6 +109,50 @@ class Store:
             if self.verify and sha256_file(file) != info["sha256"]:
                 return None
         return manifest
+
+    def check(self, stage: str, key: str) -> Damage | None:
+        """Hash every file of an entry against its manifest: None when all match."""
+        path = self.entry(stage, key)
+        try:
+            manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+            outputs = manifest["outputs"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return Damage(stage, key, "incomplete", MANIFEST, "missing or unreadable")
+        for name, info in sorted(outputs.items()):
+            file = path / name
+            try:
+                size = file.stat().st_size
+            except OSError:
+                return Damage(stage, key, "incomplete", name, "missing")
+            if size != info["size"]:
+                return Damage(stage, key, "corrupt", name, f"{size} bytes, manifest says "
+                              f"{info['size']}")  # fmt: skip
+            if sha256_file(file) != info["sha256"]:
+                return Damage(stage, key, "corrupt", name, "sha256 does not match the manifest")
+        self._trusted.add((stage, key))
+        return None
+
+    def intact(self, stage: str, key: str) -> Damage | None:
+        """`check`, skipped for an entry this process built or already hashed."""
+        return None if (stage, key) in self._trusted else self.check(stage, key)
+
+    def set_aside(self, stage: str, key: str) -> Path | None:
+        """Move a damaged entry to `<stage>/.corrupt-<key>-<time>-<rand>`, where no lookup finds
+        it; under the key's lock, and only if it is still damaged (another process may have
+        rebuilt it meanwhile). Returns where it went, or None if it was left in place."""
+        with self.lock(stage, key):
+            if self.check(stage, key) is None or not self.entry(stage, key).exists():
+                return None
+            stamp = time.strftime("%Y%m%dT%H%M%S")
+            aside = self.root / stage / f"{CORRUPT_PREFIX}{key}-{stamp}-{uuid.uuid4().hex[:4]}"
+            os.replace(self.entry(stage, key), aside)
+            self._trusted.discard((stage, key))
+            return aside
+
+    def touch(self, stage: str, key: str) -> None:
+        """Record that a run used this entry now (the manifest's mtime); best effort."""
+        with suppress(OSError):
+            os.utime(self.entry(stage, key) / MANIFEST)
 
     @contextmanager
     def lock(self, stage: str, key: str) -> Iterator[None]:
@@ -118,6 +186,7 @@ class Store:
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)
+            self._trusted.add((stage, key))
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -125,7 +194,7 @@ class Store:
     def manifests(self) -> Iterator[dict[str, Any]]:
         """Every complete entry's manifest (past runs' params, metrics and timings)."""
         for path in sorted(self.root.glob(f"*/*/{MANIFEST}")):
-            if path.parent.name.startswith(TEMP_PREFIX):
+            if path.parent.name.startswith("."):
                 continue
             try:
                 yield json.loads(path.read_text(encoding="utf-8"))

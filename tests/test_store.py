@@ -97,3 +97,41 @@ def test_lock_excludes_other_processes_and_dies_with_its_holder(tmp_path: Path):
     holder.join()
     with FileLock(str(lock_file), timeout=2):
         pass
+
+
+def test_check_finds_flipped_bytes_and_set_aside_hides_the_entry(tmp_path: Path):
+    store = Store(tmp_path)
+    with store.build("segment", "abc", {}) as out:
+        (out / "clip.mkv").write_bytes(bytes(range(256)))
+    assert store.check("segment", "abc") is None
+    file = store.entry("segment", "abc") / "clip.mkv"
+    file.write_bytes(bytes(range(255, -1, -1)))
+    assert store.lookup("segment", "abc") is not None, "a lookup checks sizes only"
+    assert store.intact("segment", "abc") is None, "built by this process: trusted"
+    damage = Store(tmp_path).check("segment", "abc")
+    assert damage is not None and damage.kind == "corrupt"
+    assert damage.line() == "segment abc clip.mkv: sha256 does not match the manifest"
+    aside = Store(tmp_path).set_aside("segment", "abc")
+    assert aside is not None and aside.name.startswith(".corrupt-abc-")
+    assert aside.parent == tmp_path / "segment" and (aside / "clip.mkv").exists()
+    assert store.lookup("segment", "abc") is None
+    assert list(store.manifests()) == [], "an entry set aside is never read again"
+
+
+def test_set_aside_leaves_a_sound_entry_in_place(tmp_path: Path):
+    store = Store(tmp_path)
+    with store.build("audio", "k", {}) as out:
+        (out / "audio.wav").write_bytes(b"RIFF")
+    assert Store(tmp_path).set_aside("audio", "k") is None
+    assert store.lookup("audio", "k") is not None
+
+
+def test_touch_records_last_use_on_the_manifest(tmp_path: Path):
+    store = Store(tmp_path)
+    with store.build("keyframe", "k", {}) as out:
+        (out / "keyframe.png").write_bytes(b"png")
+    manifest = store.entry("keyframe", "k") / MANIFEST
+    os.utime(manifest, (1, 1))
+    store.touch("keyframe", "k")
+    assert time.time() - manifest.stat().st_mtime < 60
+    store.touch("keyframe", "missing")  # best effort: no error
