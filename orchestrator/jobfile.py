@@ -16,6 +16,8 @@ Two rules, each applied in one place:
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,9 +79,10 @@ def check_argv(argv: list[str]) -> None:
     from hydra._internal.utils import get_args_parser
 
     try:
-        args = get_args_parser().parse_args(argv)
+        with contextlib.redirect_stderr(io.StringIO()):
+            args = get_args_parser().parse_args(argv)
     except SystemExit:
-        return  # Hydra reports its own usage errors
+        return  # Hydra parses the same argv next and reports the error
     dirs = _user_dirs(args)
     if not dirs:
         return
@@ -225,7 +228,7 @@ def _check_default(entry: Any, path: Path, group: str, dirs: list[Path], seen: s
         target = name[1:] if name.startswith("/") else f"{group}/{name}"
         if target.split("/", 1)[0] in COMMAND_LINE_KEYS:
             message = f"a job file may not choose it ({path}); pass it on the command line"
-            raise UserError(f"defaults: {name}", message)
+            raise UserError(f"defaults[{name}]", message)
         if key is None:
             configs = [(target.rsplit("/", 1)[0] if "/" in target else "", target)]
         else:

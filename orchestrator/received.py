@@ -53,7 +53,7 @@ class Refused(UserError):
     """A received file asks for something renga does not take from a file."""
 
     def __init__(self, source: Path, key: str, message: str) -> None:
-        super().__init__(str(source), f"{key}: {message}; not reproducing it")
+        super().__init__(str(source), f"{key}: {message} (a received file is read as data only)")
 
 
 def job_config(data: dict[str, Any], source: Path) -> dict[str, Any]:
