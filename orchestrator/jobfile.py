@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hydra._internal.utils import get_args_parser
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Glob
 from omegaconf import AnyNode, Container, DictConfig, ListConfig, StringNode
 
 from orchestrator.config import CONF_DIR
@@ -75,9 +78,10 @@ def _literal(node: Container, key: str, field: str) -> None:
 
 
 def check_argv(argv: list[str]) -> None:
-    """Refuse a job file (the `job` choices in `argv`) that sets command-line keys or names code."""
-    from hydra._internal.utils import get_args_parser
+    """Refuse a job file (the `job` choices in `argv`) that sets command-line keys or names code.
 
+    `argv` is read with the parsers `hydra.main` itself uses (argument parser, override grammar),
+    so the files checked are the ones Hydra is about to compose."""
     try:
         with contextlib.redirect_stderr(io.StringIO()):
             args = get_args_parser().parse_args(argv)
@@ -111,8 +115,6 @@ def _user_dirs(args: Any) -> list[Path]:
 
 
 def _overrides(items: list[str]) -> list[Any]:
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     try:
         return OverridesParser.create().parse_overrides(items)
     except Exception:  # a malformed override: Hydra reports it
@@ -121,8 +123,6 @@ def _overrides(items: list[str]) -> list[Any]:
 
 def _job_choices(args: Any, dirs: list[Path]) -> Iterator[str]:
     """Every `job` option the run (or sweep) composes."""
-    from hydra.core.override_parser.types import Glob
-
     chosen = [o for o in _overrides(args.overrides) if o.key_or_group == "job" and not o.package]
     if not chosen:
         yield _default_job(args.config_name or "config", dirs)

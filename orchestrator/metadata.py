@@ -18,12 +18,13 @@ import yaml
 from orchestrator import media
 from orchestrator.config import ASSETS_DIR
 from orchestrator.errors import UserError
-from orchestrator.received import BACKEND_GROUPS
 
 PNG_KEY = "renga"
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
 REPRODUCE_CONFIG = "reproduce"
 REPRODUCE_OPTION = "_reproduce"
+# Groups whose option picks a backend class, as a job config lists them.
+BACKEND_GROUPS = ("keyframes", "video", "audio", "lipsync", "interpolate", "mux")
 
 
 def read_embedded(path: Path) -> dict[str, Any]:

@@ -25,11 +25,10 @@ from omegaconf import OmegaConf
 from orchestrator.config import CONF_DIR
 from orchestrator.errors import UserError
 from orchestrator.jobfile import ASSET, PATH_FIELDS, SPECIAL_KEYS, TEXT_FIELDS
+from orchestrator.metadata import BACKEND_GROUPS
 from orchestrator.schema import RengaConfig, group_schemas
 from orchestrator.stage import KeyframeRequest
 
-# Groups whose option picks a backend class; the order a job config lists them in.
-BACKEND_GROUPS = ("keyframes", "video", "audio", "lipsync", "interpolate", "mux")
 # Settings of the machine that renders, not of the job: left to this install.
 MACHINE_KEYS = frozenset({"allow_download"})
 MACHINE_GROUP_KEYS = {"lipsync": frozenset({"root", "python"})}

@@ -180,3 +180,13 @@ def inspect(path: Path) -> subprocess.CompletedProcess[str]:
 def test_a_legit_config_still_inspects(tmp_path: Path, legit: dict[str, Any]):
     video = write_mp4(tmp_path / "final.mp4", legit)
     assert "renga reproduce" in ok(inspect(video)).stdout
+
+
+def test_every_renga_option_embedded_maps_back_to_itself(tmp_path: Path):
+    """What any renga config embeds is accepted and names the option that made it."""
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        for group in received.BACKEND_GROUPS:
+            for option in received.options(group):
+                data = job_metadata(compose("config", overrides=[f"{group}={option.name}"]))
+                config = received.job_config(data, tmp_path / "final.mp4")
+                assert config[group]["defaults"] == [option.name, "_self_"], group
