@@ -9,7 +9,7 @@ import sys
 
 import hydra
 
-from orchestrator import commands, store_commands, task
+from orchestrator import commands, jobfile, store_commands, task
 from orchestrator.config import CONF_DIR
 from orchestrator.errors import USER_ERROR_EXIT, RengaError
 
@@ -66,11 +66,11 @@ def one_line(text: str) -> str:
 def main() -> None:
     """`renga inspect|reproduce|plan|store ...` are handled here before Hydra parses the argv."""
     command = sys.argv[1] if len(sys.argv) > 1 else None
-    if command not in commands.COMMANDS:
-        _run_app()
-        return
     args = sys.argv[2:]
     try:
+        if command not in commands.COMMANDS:
+            _run_app()
+            return
         if command == "inspect":
             print(commands.inspect(args))
             return
@@ -87,6 +87,8 @@ def main() -> None:
 
 def _run_app() -> None:
     global _startup
+    # Before Hydra composes: it instantiates `hydra.callbacks` before renga's task runs.
+    jobfile.check_argv(sys.argv[1:])
     if os.environ.get("HYDRA_FULL_ERROR"):
         app()
         return

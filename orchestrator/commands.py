@@ -20,22 +20,23 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from orchestrator import dryrun, integrity
+from orchestrator import dryrun, integrity, received
 from orchestrator.config import asset
 from orchestrator.errors import UserError
 from orchestrator.flow import KEYFRAME_FILE, keyframe_node
 from orchestrator.graph import Graph
 from orchestrator.metadata import (
     REPRODUCE_CONFIG,
+    REPRODUCE_OPTION,
     as_yaml,
     is_job,
     read_embedded,
+    write_option,
     write_reproduce_tree,
 )
 from orchestrator.plan import resolve_path
 from orchestrator.progress import NodeRecord, Reporter
 from orchestrator.run import RUN_JSON, _place, _writable_dir, cache_dir
-from orchestrator.schema import group_schemas
 from orchestrator.stage import KeyframeRequest
 from orchestrator.store import Store, write_json_atomic
 
@@ -59,6 +60,8 @@ def inspect(args: list[str]) -> str:
         raise UserError("inspect", "usage: renga inspect FILE [--json]")
     path = Path(files[0])
     data = read_embedded(path)
+    # Shown only if reproducing it would be safe: the same checks, so what you read is what runs.
+    received.job_config(data, path) if is_job(data) else received.keyframe_params(data, path)
     if as_json:
         return json.dumps(data, indent=2, ensure_ascii=False)
     what = "job config" if is_job(data) else f"node {data.get('node', '?')}"
@@ -97,29 +100,22 @@ def _reproduce_argv(args: list[str]) -> Iterator[tuple[list[str], Task | None]]:
         raise UserError("reproduce", "usage: renga reproduce FILE [overrides]")
     path, overrides = Path(files[0]), [a for a in args if a != files[0]]
     data = read_embedded(path)
-    if not is_job(data):
-        keyframes = any(a.lstrip("+~").startswith(("keyframes=", "keyframes.")) for a in overrides)
-        chosen = any(a.lstrip("+~").startswith("keyframes=") for a in overrides)
-        option = _keyframes_option(data.get("backend", {}).get("_target_"))
-        # Compose the backend the keyframe was made with, so `keyframes.x=...` overrides its keys.
-        group = [] if chosen or option is None else [f"keyframes={option}"]
-        task = Task("keyframe", {"params": data, "source": path, "backend": keyframes})
-        yield [*group, *overrides], task
-        return
     tree = Path(tempfile.mkdtemp(prefix="renga-reproduce-"))
     try:
-        write_reproduce_tree(data, tree)
-        yield ["--config-dir", str(tree), "--config-name", REPRODUCE_CONFIG, *overrides], None
+        if is_job(data):
+            write_reproduce_tree(received.job_config(data, path), tree)
+            argv = ["--config-dir", str(tree), "--config-name", REPRODUCE_CONFIG]
+            yield [*argv, *overrides], None
+            return
+        params = received.keyframe_params(data, path)
+        chosen = any(a.lstrip("+~").startswith("keyframes=") for a in overrides)
+        # The backend the keyframe was made with, so `keyframes.x=...` overrides its keys.
+        write_option(tree, "keyframes", params["backend"])
+        group = [] if chosen else [f"keyframes={REPRODUCE_OPTION}"]
+        task = Task("keyframe", {"params": params, "source": path})
+        yield ["--config-dir", str(tree), *group, *overrides], task
     finally:
         shutil.rmtree(tree, ignore_errors=True)
-
-
-def _keyframes_option(target: str | None) -> str | None:
-    """The `keyframes=` option whose schema names `target`."""
-    for name, schema in group_schemas().get("keyframes", {}).items():
-        if getattr(schema, "_target_", None) == target:
-            return name
-    return None
 
 
 def run_task(task: Task, cfg: DictConfig, run_dir: Path) -> None:
@@ -132,20 +128,14 @@ def run_task(task: Task, cfg: DictConfig, run_dir: Path) -> None:
 def reproduce_keyframe(cfg: DictConfig, run_dir: Path, options: dict[str, Any]) -> None:
     """Re-render one keyframe from the params its PNG carries: the same node key, so a store
     that still holds it answers at once. `keyframes...` overrides swap the backend's settings."""
-    data, source = options["params"], options["source"]
-    try:
-        request = KeyframeRequest(**data["request"])
-        embedded = dict(data["backend"])
-    except (KeyError, TypeError) as exc:
-        raise UserError(str(source), f"not a keyframe's renga metadata: {exc}") from None
+    embedded, source = options["params"], options["source"]
+    request = KeyframeRequest(**embedded["request"])
+    # The backend is renga's own option, composed with the PNG's values (`keyframes=_reproduce`).
     section = OmegaConf.to_container(cfg.keyframes, resolve=True)
     assert isinstance(section, dict)
-    if not options["backend"]:
-        same = section.get("_target_") == embedded.get("_target_")
-        section = {**section, **embedded} if same else embedded
     backend = instantiate(section, _convert_="all")
     params = {k: v for k, v in section.items() if k not in getattr(backend, "cache_exclude", ())}
-    image = _image(data.get("files", {}).get("image"), source)
+    image = _image(embedded["image"], source)
     graph = Graph()
     node = graph.add(keyframe_node(backend, params, request, image))
     graph.assign_keys()

@@ -16,13 +16,15 @@ from typing import Any
 import yaml
 
 from orchestrator import media
-from orchestrator.config import ASSETS_DIR, CONF_DIR
+from orchestrator.config import ASSETS_DIR
 from orchestrator.errors import UserError
 
 PNG_KEY = "renga"
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
 REPRODUCE_CONFIG = "reproduce"
 REPRODUCE_OPTION = "_reproduce"
+# Groups whose option picks a backend class, as a job config lists them.
+BACKEND_GROUPS = ("keyframes", "video", "audio", "lipsync", "interpolate", "mux")
 
 
 def read_embedded(path: Path) -> dict[str, Any]:
@@ -83,23 +85,16 @@ def as_yaml(data: dict[str, Any]) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
 
 
-def config_groups() -> list[str]:
-    """Config groups that a job config has a section for (everything but presets)."""
-    return sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "preset")
-
-
 def write_reproduce_tree(config: dict[str, Any], directory: Path) -> None:
     """A config tree whose primary config `reproduce` is the stock one with `config` on top.
 
-    Each group's embedded section becomes a group option `_reproduce` chosen by the defaults
+    `config` is what `received.job_config` checked: each group's section is a group option
+    file `_reproduce` (renga's own option by name, then plain values) chosen by the defaults
     list, so `renga reproduce FILE mux=prores` still swaps a whole group, and `key=value`
     overrides apply last as always."""
-    groups = [g for g in config_groups() if isinstance(config.get(g), dict)]
+    groups = [g for g in ("job", *BACKEND_GROUPS) if isinstance(config.get(g), dict)]
     for group in groups:
-        (directory / group).mkdir(parents=True, exist_ok=True)
-        (directory / group / f"{REPRODUCE_OPTION}.yaml").write_text(
-            as_yaml(config[group]), encoding="utf-8"
-        )
+        write_option(directory, group, config[group])
     defaults: list[Any] = ["config"]
     defaults += [{f"override {g}": REPRODUCE_OPTION} for g in groups]
     defaults.append("_self_")
@@ -107,3 +102,9 @@ def write_reproduce_tree(config: dict[str, Any], directory: Path) -> None:
     (directory / f"{REPRODUCE_CONFIG}.yaml").write_text(
         as_yaml({"defaults": defaults, **rest}), encoding="utf-8"
     )
+
+
+def write_option(directory: Path, group: str, content: dict[str, Any]) -> None:
+    """`<directory>/<group>/_reproduce.yaml`, the option `<group>=_reproduce` composes."""
+    (directory / group).mkdir(parents=True, exist_ok=True)
+    (directory / group / f"{REPRODUCE_OPTION}.yaml").write_text(as_yaml(content), encoding="utf-8")

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from orchestrator import commands
 from orchestrator.batch import record_job
 from orchestrator.errors import RengaError
+from orchestrator.jobfile import literal_job
 from orchestrator.progress import Reporter
 from orchestrator.run import execute
 
@@ -34,6 +35,7 @@ def run(cfg: DictConfig) -> None:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     if hydra_cfg.mode != RunMode.MULTIRUN:
         try:
+            literal_job(cfg)
             if command is not None:
                 commands.run_task(command, cfg, run_dir)
             else:
@@ -46,6 +48,7 @@ def run(cfg: DictConfig) -> None:
     started = time.perf_counter()
     overrides = list(hydra_cfg.overrides.task)
     try:
+        literal_job(cfg)
         result = execute(cfg, run_dir, Reporter())
     except Exception as exc:
         line = exc.line() if isinstance(exc, RengaError) else f"error: {type(exc).__name__}: {exc}"
