@@ -15,7 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from orchestrator import commands, runlog, signals
+from orchestrator import commands, offline, runlog, signals
 from orchestrator.batch import record_job
 from orchestrator.progress import Reporter
 from orchestrator.run import execute
@@ -33,10 +33,11 @@ def run(cfg: DictConfig) -> None:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = list(hydra_cfg.overrides.task)
     runlog.started(run_dir, overrides)
-    if hydra_cfg.mode != RunMode.MULTIRUN:
-        _run_one(cfg, run_dir)
-    else:
-        _run_swept(cfg, run_dir, overrides)
+    with offline.network(offline.downloads_allowed(cfg)):
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            _run_one(cfg, run_dir)
+        else:
+            _run_swept(cfg, run_dir, overrides)
 
 
 def _run_one(cfg: DictConfig, run_dir: Path) -> None:
