@@ -9,7 +9,7 @@ import sys
 
 import hydra
 
-from orchestrator import commands, jobfile, store_commands, task
+from orchestrator import commands, jobfile, signals, store_commands, task
 from orchestrator.config import CONF_DIR
 from orchestrator.errors import USER_ERROR_EXIT, RengaError
 
@@ -64,6 +64,17 @@ def one_line(text: str) -> str:
 
 
 def main() -> None:
+    """SIGINT and SIGTERM end any command with one line and exit 128 + the signal's number."""
+    signals.install()
+    try:
+        _main()
+    except KeyboardInterrupt as exc:
+        stop = signals.stopped(exc)
+        print(stop.line(), file=sys.stderr)
+        sys.exit(stop.exit_code)
+
+
+def _main() -> None:
     """`renga inspect|reproduce|plan|store ...` are handled here before Hydra parses the argv."""
     command = sys.argv[1] if len(sys.argv) > 1 else None
     args = sys.argv[2:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import time
 from collections import Counter
 from typing import Any
@@ -14,6 +15,8 @@ from orchestrator.models import ModelPool, peak_memory_gib, reset_peak_memory
 from orchestrator.progress import NodeRecord, Reporter
 from orchestrator.stage import NodeContext, StepCallback
 from orchestrator.store import Store
+
+log = logging.getLogger("renga")
 
 
 class LocalExecutor:
@@ -81,6 +84,7 @@ def _build(
     pool: ModelPool,
     steps: StepCallback,
 ) -> NodeRecord:
+    log.info("%s: running", node.id)
     pool.switch(node.group)
     manifest: dict[str, Any] = {
         "node": node.id,

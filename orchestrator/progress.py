@@ -1,7 +1,11 @@
-"""Progress bars per stage (counts and ETA), a step bar for the node in flight, and the summary."""
+"""Progress bars per stage (counts and ETA), a step bar for the node in flight, and the summary.
+
+Every event also goes to the `renga` logger, which Hydra's job logging writes to renga.log.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +22,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+
+log = logging.getLogger("renga")
 
 
 @dataclass
@@ -70,6 +76,7 @@ class Reporter:
         self.progress.stop()
 
     def plan(self, stages: Counter[str]) -> None:
+        log.info("%d nodes: %s", stages.total(), ", ".join(f"{n} {s}" for s, n in stages.items()))
         for stage, total in stages.items():
             self._stage_tasks[stage] = self.progress.add_task(stage, total=total, start=False)
 
@@ -80,6 +87,8 @@ class Reporter:
             self.progress.start_task(self._stage_tasks[stage])
 
     def node_done(self, record: NodeRecord) -> None:
+        took = f" in {record.seconds:.2f} s" if record.status == "ran" else ""
+        log.info("%s: %s%s -> %s/%s", record.id, record.status, took, record.stage, record.key)
         self.end_steps()
         self.progress.advance(self._stage_tasks[record.stage])
 
@@ -98,6 +107,7 @@ class Reporter:
             self._steps = None
 
     def log(self, message: str) -> None:
+        log.info("%s", message)
         self.progress.console.print(message, highlight=False)
 
     def summary(self, records: list[NodeRecord], output: str, extra: dict[str, str]) -> None:
@@ -113,14 +123,17 @@ class Reporter:
                 stage, str(ran), str(len(items) - ran), f"{sum(r.seconds for r in items):.1f}"
             )
         self.console.print(table)
-        for record in records:
-            if record.metrics.get("skipped"):
-                self.console.print(
-                    f"warning: {record.id} skipped: {record.metrics['skipped']}", highlight=False
-                )
+        lines = [
+            f"warning: {record.id} skipped: {record.metrics['skipped']}"
+            for record in records
+            if record.metrics.get("skipped")
+        ]
         ran = sum(r.status == "ran" for r in records)
         if ran == 0:
-            self.console.print(f"nothing to do: all {len(records)} nodes were cached")
-        for name, value in extra.items():
-            self.console.print(f"{name}: {value}", highlight=False, soft_wrap=True)
-        self.console.print(f"output: {output}", highlight=False)
+            lines.append(f"nothing to do: all {len(records)} nodes were cached")
+        lines += [f"{name}: {value}" for name, value in extra.items()]
+        lines.append(f"output: {output}")
+        log.info("finished: %d nodes ran, %d cached", ran, len(records) - ran)
+        for line in lines:
+            log.info("%s", line)
+            self.console.print(line, highlight=False, soft_wrap=True)

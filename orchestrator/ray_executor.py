@@ -6,16 +6,20 @@ Ray is imported only when this executor is chosen, so a local install needs no R
 
 from __future__ import annotations
 
+import os
+import socket
+import time
 import uuid
 from collections import Counter
 from typing import Any
 
+from orchestrator import signals
 from orchestrator.errors import NodeError, UserError
 from orchestrator.executors import run_node, upstream
 from orchestrator.graph import Graph, Node
 from orchestrator.models import ModelPool
 from orchestrator.progress import NodeRecord, Reporter
-from orchestrator.store import Store
+from orchestrator.store import Store, _pid_alive
 
 
 class _Worker:
@@ -29,6 +33,9 @@ class _Worker:
 
     def can_see(self, probe: str) -> bool:
         return (self.store.root / probe).is_file()
+
+    def where(self) -> tuple[str, int]:
+        return socket.gethostname(), os.getpid()
 
     def run(self, node: Node, inputs: dict[str, tuple[str, str]]) -> NodeRecord:
         return run_node(node, inputs, self.store, self.pool, lambda done, total: None)
@@ -66,15 +73,20 @@ class RayExecutor:
                 log_to_driver=False,
                 configure_logging=False,
             )
+            # ray.init replaces SIGTERM's handler with one that exits on the spot.
+            signals.reinstall()
         actors: list[Any] = []
+        workers: list[tuple[str, int]] = []
         try:
             actors = self._start_workers(ray, store)
+            workers = ray.get([actor.where.remote() for actor in actors])
             self._schedule(ray, graph, store, reporter, records, actors)
         finally:
             for actor in actors:
                 ray.kill(actor)
             if started_here:
                 ray.shutdown()
+            _clear_temporaries(store, workers)
 
     def _start_workers(self, ray: Any, store: Store) -> list[Any]:
         count = self.workers or max(1, int(ray.cluster_resources().get("GPU", 0)))
@@ -140,6 +152,20 @@ class RayExecutor:
             finish(_result(ray, done[0], node_id))
 
 
+def _clear_temporaries(store: Store, workers: list[tuple[str, int]], wait: float = 10.0) -> None:
+    """A worker killed mid-node (the run stopped or failed) leaves its node's temporary entry:
+    once this machine's workers are gone, remove what they left. (Entries of workers on other
+    machines are removed by a later run, a day on.)"""
+    if not any(store.root.glob("*/.tmp-*")):
+        return
+    here = socket.gethostname()
+    deadline = time.monotonic() + wait
+    for host, pid in workers:
+        while host == here and _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    store.sweep()
+
+
 def _cached(node: Node, store: Store) -> bool:
     return store.lookup(node.stage, node.key) is not None
 
@@ -157,8 +183,10 @@ def _result(ray: Any, ref: Any, node_id: str) -> NodeRecord:
         return ray.get(ref)
     except ray.exceptions.RayTaskError as exc:
         cause = exc.cause
-        if isinstance(cause, NodeError | UserError):
+        if isinstance(cause, NodeError):
+            raise NodeError(cause.node_id, cause.message, detail=str(exc)) from None
+        if isinstance(cause, UserError):
             raise cause from None
-        raise NodeError(node_id, f"{type(cause).__name__}: {cause}") from None
+        raise NodeError(node_id, f"{type(cause).__name__}: {cause}", detail=str(exc)) from None
     except ray.exceptions.RayActorError:
         raise NodeError(node_id, "its Ray worker died") from None

@@ -13,8 +13,8 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from orchestrator import beats, integrity
-from orchestrator.errors import NodeError, RengaError, UserError
+from orchestrator import beats, integrity, signals
+from orchestrator.errors import NodeError, RengaError, Stopped, UserError
 from orchestrator.flow import (
     CONTACT_SHEET_FILE,
     KEYFRAME_FILE,
@@ -28,7 +28,7 @@ from orchestrator.music import music_summary
 from orchestrator.plan import Timeline, plan_job
 from orchestrator.progress import NodeRecord, Reporter
 from orchestrator.report import REPORT_FILE, write_report
-from orchestrator.store import Store, write_json_atomic
+from orchestrator.store import MANIFEST, Store, write_json_atomic
 
 RUN_JSON = "run.json"
 
@@ -68,24 +68,40 @@ def _writable_dir(path: Path, key: str) -> Path:
 
 def execute(cfg: DictConfig, run_dir: Path, reporter: Reporter) -> dict[str, Any]:
     timeline, graph, stages, store = prepare(cfg, run_dir)
-    store.sweep()
-    published = [node_id for node_id, _, _ in published_files(run_dir, timeline, graph, stages)]
-    integrity.check_before_run(graph, store, published)
-    executor = instantiate(cfg.executor, _convert_="all")
     records: list[NodeRecord] = []
     try:
+        store.sweep()
+        published = [node_id for node_id, _, _ in published_files(run_dir, timeline, graph, stages)]
+        integrity.check_before_run(graph, store, published)
+        executor = instantiate(cfg.executor, _convert_="all")
         with reporter:
             executor.run(graph, store, reporter, records)
+    except KeyboardInterrupt as exc:
+        stop = signals.stopped(exc)
+        stop.finished = _in_store(graph, store)
+        publish(run_dir, timeline, graph, stages, store, records, error=stop)
+        raise stop from None
     except BaseException as exc:
         publish(run_dir, timeline, graph, stages, store, records, error=exc)
         raise
-    output = publish(run_dir, timeline, graph, stages, store, records)
+    try:
+        output = publish(run_dir, timeline, graph, stages, store, records)
+    except KeyboardInterrupt as exc:
+        stop = signals.stopped(exc)
+        stop.finished = _in_store(graph, store)
+        raise stop from None
     reporter.summary(
         records,
         str(output),
         _headline(timeline, stages) | _node_lines(records) | _peak_memory(records),
     )
     return json.loads((run_dir / RUN_JSON).read_text())
+
+
+def _in_store(graph: Graph, store: Store) -> int:
+    """The graph's nodes a run of the same command will not build again (a Ray worker may have
+    finished one the driver had not yet heard of)."""
+    return sum((store.entry(node.stage, node.key) / MANIFEST).is_file() for node in graph)
 
 
 def _headline(timeline: Timeline, stages: Stages) -> dict[str, str]:
@@ -201,6 +217,8 @@ def _report(
     reason = None
     if isinstance(error, RengaError):
         reason = str(error)
+    elif isinstance(error, Stopped):
+        reason = f"stopped by {error.args[0]}"
     elif isinstance(error, KeyboardInterrupt):
         reason = "interrupted"
     elif error is not None:
@@ -215,10 +233,14 @@ def _place(source: Path, target: Path) -> None:
     """Publish `source` at `target` atomically: a hard link when possible, else a copy."""
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        os.link(source, tmp)
-    except OSError:
-        shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_run(run_dir: Path) -> dict[str, Any]:

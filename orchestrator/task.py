@@ -15,9 +15,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from orchestrator import commands
+from orchestrator import commands, offline, runlog, signals
 from orchestrator.batch import record_job
-from orchestrator.errors import RengaError
 from orchestrator.jobfile import literal_job
 from orchestrator.progress import Reporter
 from orchestrator.run import execute
@@ -33,25 +32,47 @@ def run(cfg: DictConfig) -> None:
         on_start()
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    if hydra_cfg.mode != RunMode.MULTIRUN:
-        try:
-            literal_job(cfg)
-            if command is not None:
-                commands.run_task(command, cfg, run_dir)
-            else:
-                execute(cfg, run_dir, Reporter())
-        except RengaError as exc:
-            print(exc.line(), file=sys.stderr)
-            sys.exit(exc.exit_code)
-        return
-    # In a sweep, one job's failure is recorded for the batch summary and the others go on.
-    started = time.perf_counter()
     overrides = list(hydra_cfg.overrides.task)
+    runlog.started(run_dir, overrides)
+    with offline.network(offline.downloads_allowed(cfg)):
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            _run_one(cfg, run_dir)
+        else:
+            _run_swept(cfg, run_dir, overrides)
+
+
+def _run_one(cfg: DictConfig, run_dir: Path) -> None:
+    """A failure is one line on the terminal, its traceback in the log, and an exit code."""
+    try:
+        literal_job(cfg)
+        if command is not None:
+            commands.run_task(command, cfg, run_dir)
+        else:
+            execute(cfg, run_dir, Reporter())
+    except KeyboardInterrupt as exc:
+        stop = signals.stopped(exc)
+        runlog.stopped(stop)
+        raise stop from None
+    except Exception as exc:
+        line = runlog.failed(exc)
+        if runlog.full_errors():
+            raise
+        print(line, file=sys.stderr)
+        sys.exit(runlog.exit_code(exc))
+
+
+def _run_swept(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> None:
+    """In a sweep, one job's failure is recorded for the batch summary and the others go on."""
+    started = time.perf_counter()
     try:
         literal_job(cfg)
         result = execute(cfg, run_dir, Reporter())
+    except KeyboardInterrupt as exc:
+        stop = signals.stopped(exc)
+        runlog.stopped(stop)
+        raise stop from None
     except Exception as exc:
-        line = exc.line() if isinstance(exc, RengaError) else f"error: {type(exc).__name__}: {exc}"
+        line = runlog.failed(exc)
         print(line, file=sys.stderr)
         record_job(run_dir, overrides, seconds=time.perf_counter() - started, error=line)
         return

@@ -190,30 +190,61 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 NO_NETWORK = """\
+import os
 import socket
+import traceback
 
-def _refuse(self, address, *args):
+_LOG = os.environ["RENGA_TEST_NETWORK_LOG"]
+
+
+def _refuse(what, target):
+    # Libraries swallow the error (huggingface_hub's registry fetch does): the record is what
+    # fails the test.
+    with open(_LOG, "a") as f:
+        f.write(f"{what} {target!r}\\n{''.join(traceback.format_stack(limit=12))}\\n")
+    raise OSError(f"test guard: network access ({what} {target!r})")
+
+
+def _connect(self, address, *args):
     if self.family in (socket.AF_INET, socket.AF_INET6):
-        raise OSError(f"test guard: network access to {address!r}")
-    return _connect(self, address, *args)
+        _refuse("connect", address)
+    return _real_connect(self, address, *args)
 
-_connect = socket.socket.connect
-socket.socket.connect = _refuse
-socket.socket.connect_ex = _refuse
+
+_real_connect = socket.socket.connect
+socket.socket.connect = _connect
+socket.socket.connect_ex = _connect
+socket.getaddrinfo = lambda host, *args, **kwargs: _refuse("getaddrinfo", host)
+socket.create_connection = lambda address, *args, **kwargs: _refuse("create_connection", address)
 """
 
 
-@pytest.fixture
-def offline_env(tmp_path: Path) -> dict[str, str]:
-    """An empty HF cache, HF_HUB_OFFLINE, and a socket guard loaded into the CLI process."""
+def guarded_env(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """An empty HF cache under `tmp_path` and a socket/DNS guard loaded into the CLI process;
+    returns the environment and the file the guard records every attempt in."""
     guard = tmp_path / "guard"
     guard.mkdir()
     (guard / "sitecustomize.py").write_text(NO_NETWORK)
     hub = tmp_path / "hf-cache"
     hub.mkdir()
-    return {
+    record = tmp_path / "network.log"
+    env = {
         "PYTHONPATH": os.pathsep.join([str(guard), str(ROOT)]),
-        "HF_HUB_OFFLINE": "1",
         "HF_HUB_CACHE": str(hub),
         "HF_HOME": str(tmp_path / "hf-home"),
+        "RENGA_TEST_NETWORK_LOG": str(record),
     }
+    return env, record
+
+
+def assert_no_network(record: Path) -> None:
+    attempts = record.read_text() if record.exists() else ""
+    assert not attempts, f"the run tried the network:\n{attempts}"
+
+
+@pytest.fixture
+def offline_env(tmp_path: Path):
+    """An empty HF cache, HF_HUB_OFFLINE, and the guard; fails the test on any attempt."""
+    env, record = guarded_env(tmp_path)
+    yield {**env, "HF_HUB_OFFLINE": "1"}
+    assert_no_network(record)

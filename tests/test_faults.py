@@ -84,3 +84,55 @@ def test_two_processes_share_one_store(cli: Cli):
     for manifest in cli.cache.glob("*/*/manifest.json"):
         assert store.lookup(manifest.parent.parent.name, manifest.parent.name) is not None
     assert not list(cli.cache.glob("*/.tmp-*"))
+
+
+def test_a_failed_nodes_full_traceback_is_in_the_run_log(cli: Cli, monkeypatch: pytest.MonkeyPatch):
+    body = (
+        "def inner_step_of_the_node(depth):\n"
+        "    if depth == 0:\n"
+        "        raise ValueError('latent shape (1, 16, 3) does not match (1, 16, 4)')\n"
+        "    inner_step_of_the_node(depth - 1)\n"
+        "inner_step_of_the_node(2)"
+    )
+    patch_node_run(monkeypatch, cli.tmp / "hook", "segment/1.0", body)
+    result = cli(*FAST, job=tiny_job())
+    assert result.returncode == 1
+    log = result.run_dir / "renga.log"
+    line = result.stderr.strip().splitlines()[-1]
+    assert line == (
+        "error: node segment/1.0 failed: ValueError: latent shape (1, 16, 3) does not match "
+        f"(1, 16, 4). Full traceback in {log}. Finished nodes are kept; run the same command "
+        "again to resume."
+    )
+    assert "Traceback" not in result.stderr
+    text = log.read_text()
+    assert "segment/0.0: ran in" in text and "segment/1.0: running" in text
+    trace = text[text.index("Traceback (most recent call last)") :]
+    assert trace.count("in inner_step_of_the_node\n    inner_step_of_the_node(depth - 1)") == 2
+    assert "ValueError: latent shape (1, 16, 3) does not match (1, 16, 4)" in trace
+    assert "The above exception was the direct cause of the following exception" in trace
+    assert "orchestrator.errors.NodeError: node segment/1.0 failed" in trace
+
+
+def test_an_unexpected_error_is_one_line_and_a_traceback_in_the_log(cli: Cli, monkeypatch):
+    """A bug outside any node (here: in publishing) still leaves its traceback behind."""
+    hook = cli.tmp / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+        "import orchestrator.run as run\n"
+        "def publish(*args, error=None):\n"
+        "    raise KeyError('no such output')\n"
+        "run.publish = publish\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(hook))
+    result = cli(*FAST, job=tiny_job())
+    assert result.returncode == 1
+    log = result.run_dir / "renga.log"
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: unexpected KeyError: 'no such output' (a bug in renga; full traceback in {log})"
+    )
+    assert "Traceback" not in result.stderr
+    text = log.read_text()
+    assert "Traceback (most recent call last)" in text
+    assert "raise KeyError('no such output')" in text
