@@ -205,7 +205,9 @@ def keyframe_node(
         result = backend.render(request, picture, ctx).convert("RGB")
         if result.size != (request.width, request.height):
             raise ValueError(f"backend returned {result.size}, expected the job size")
-        embedded = {"node": ctx.node_id, **params, **(notes or {})}
+        embedded = {"node": ctx.node_id, **params}
+        if notes:
+            embedded["notes"] = notes
         if files:
             embedded["files"] = portable({k: str(v) for k, v in files.items()})
         meta = {"renga": json.dumps(embedded, sort_keys=True)}
