@@ -15,6 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from orchestrator.cast import prompt_lines
 from orchestrator.flow import window_frames
 from orchestrator.graph import Node
 from orchestrator.plan import Timeline
@@ -140,6 +141,8 @@ def build(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 "seconds": round(s.frames / fps, 3),
                 "start": s.start,
                 "prompt": _first_line(s.prompt),
+                "keyframe_prompt": s.prompt,
+                "video_prompt": s.motion,
             }
             for s in timeline.shots
         ],
@@ -169,6 +172,7 @@ def render_text(plan: dict[str, Any]) -> str:
         f"{s['index']:>4}  {s['frames']:>6}  {s['seconds']:>7.2f}  {s['start']:>5}  {s['prompt']}"
         for s in plan["shots"]
     ]
+    lines += prompt_lines(plan["shots"])
     width = max(len(n["id"]) for n in plan["nodes"])
     lines += ["", f"{'node':<{width}}  {'stage':<13} {'status':<7} {'frames':>6}  estimate"]
     for n in plan["nodes"]:

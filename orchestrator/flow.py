@@ -170,6 +170,7 @@ def _keyframe_node(shot: ShotPlan, timeline: Timeline, stages: Stages, candidate
         width=timeline.width,
         height=timeline.height,
         seed=candidate_seed(shot, candidate),
+        loras=tuple((lora.path, lora.scale) for lora in shot.loras),
     )
     return keyframe_node(
         stages.keyframes,
@@ -177,6 +178,7 @@ def _keyframe_node(shot: ShotPlan, timeline: Timeline, stages: Stages, candidate
         request,
         shot.image,
         node_id=candidate_id(shot, candidate),
+        notes={"motion": shot.motion},
     )
 
 
@@ -186,10 +188,17 @@ def keyframe_node(
     request: KeyframeRequest,
     image: Path | None,
     node_id: str | None = None,
+    notes: dict[str, Any] | None = None,
 ) -> Node:
-    """One keyframe; its PNG carries the node's params (and its image's path) for `reproduce`."""
+    """One keyframe; its PNG carries the node's params (and its image's path) for `reproduce`,
+    and `notes` (the shot's video prompt) that do not change the picture."""
     params = {"backend": backend_params, "request": asdict(request)}
-    files = {"image": image} if image else {}
+    if not request.loras:
+        # Keys of keyframes without a cast stay what they were before casts existed.
+        del params["request"]["loras"]
+    files: dict[str, Path] = {"image": image} if image else {}
+    # A LoRA file's content, not only its path, is part of the key.
+    files |= {f"lora{i}": Path(path) for i, (path, _) in enumerate(request.loras)}
 
     def run(ctx: NodeContext) -> None:
         picture = media.load_image(image) if image else None
@@ -197,6 +206,8 @@ def keyframe_node(
         if result.size != (request.width, request.height):
             raise ValueError(f"backend returned {result.size}, expected the job size")
         embedded = {"node": ctx.node_id, **params}
+        if notes:
+            embedded["notes"] = notes
         if files:
             embedded["files"] = portable({k: str(v) for k, v in files.items()})
         meta = {"renga": json.dumps(embedded, sort_keys=True)}

@@ -343,18 +343,23 @@ def _single_file(cls: Any, path: str, spec: PipelineSpec, name: str, dtype: Any)
 def _apply_loras(pipe: Any, loras: Sequence[Lora], denoisers: Sequence[str]) -> None:
     if not loras:
         return
-    names: list[str] = []
-    weights: list[float] = []
+    adapters = lora_adapters(loras, denoisers)
+    for name, path, target, _ in adapters:
+        extra = {"load_into_transformer_2": True} if target == "transformer_2" else {}
+        pipe.load_lora_weights(path, adapter_name=name, **extra)
+    pipe.set_adapters([a[0] for a in adapters], adapter_weights=[a[3] for a in adapters])
+
+
+def lora_adapters(
+    loras: Sequence[Lora], denoisers: Sequence[str]
+) -> list[tuple[str, str, str, float]]:
+    """(adapter name, file, target denoiser, scale) of the backend's own LoRAs, as loaded."""
+    adapters = []
     for i, lora in enumerate(loras):
         path = os.path.expanduser(lora.path)
         targets = denoisers if lora.expert == "both" else (_expert(lora.expert, denoisers),)
-        for target in targets:
-            name = f"lora{i}_{target}"
-            extra = {"load_into_transformer_2": True} if target == "transformer_2" else {}
-            pipe.load_lora_weights(path, adapter_name=name, **extra)
-            names.append(name)
-            weights.append(lora.scale)
-    pipe.set_adapters(names, adapter_weights=weights)
+        adapters += [(f"lora{i}_{target}", path, target, lora.scale) for target in targets]
+    return adapters
 
 
 def _expert(expert: str, denoisers: Sequence[str]) -> str:

@@ -18,9 +18,11 @@ from typing import Any
 from omegaconf import DictConfig
 
 from orchestrator import media
+from orchestrator.cast import compose_shot, warn, with_style
 from orchestrator.errors import UserError
 from orchestrator.footage import Footage, check_footage, plan_footage
 from orchestrator.footage import check_unused as check_no_footage
+from orchestrator.models import Lora
 from orchestrator.music import MusicPlan, check_unused, plan_music
 from orchestrator.stage import VideoBackend
 from orchestrator.store import Store
@@ -47,6 +49,8 @@ class ShotPlan:
     pick: int = 0
     sound: str = ""
     footage: Footage | None = None
+    # The cast's LoRAs the keyframe loads on top of the backend's own.
+    loras: tuple[Lora, ...] = ()
 
     @property
     def lead(self) -> int:
@@ -165,13 +169,14 @@ def plan_job(cfg: DictConfig, video: VideoBackend | None, store: Store | None = 
     music = None
     if job.music.enabled:
         for i, shot in enumerate(job.shots):
-            if shot.video is not None:
-                raise UserError(f"job.shots[{i}].video", "not supported in a music video yet")
+            for name in ("video", "cast"):
+                if shot[name]:
+                    raise UserError(f"job.shots[{i}].{name}", "not supported in a music video yet")
         music = plan_music(job, soundtrack, fps, store)
         shots = _music_shots(music, job, cfg.seed)
     else:
         check_unused(job.music)
-        shots = _shots(job, cfg.seed, fps)
+        shots = _shots(job, cfg.seed, fps, cfg.keyframes.get("loras") or ())
     window = {"soundtrack_start": music.start if music else 0.0, "music": music}
     if mode == "stills":
         return Timeline(
@@ -260,20 +265,25 @@ def _probed_audio(value: str, key: str) -> tuple[Path, float]:
     return path, info.duration
 
 
-def _shots(job: DictConfig, seed: int, fps: Fraction) -> tuple[ShotPlan, ...]:
+def _shots(job: DictConfig, seed: int, fps: Fraction, loras: Any) -> tuple[ShotPlan, ...]:
     shots = []
     start = 0
     for i, shot in enumerate(job.shots):
         key = f"job.shots[{i}]"
         frames = _shot_frames(shot, fps, key)
+        composed = compose_shot(job, shot, i, loras)
+        for warning in composed.warnings:
+            warn(*warning)
         image = _image(shot.image, key)
+        if composed.image is not None:
+            image = _image(composed.image, str(composed.image_key).removesuffix(".image"))
         footage = None
         if shot.video is not None:
             footage = plan_footage(resolve_path(shot.video, f"{key}.video"), shot, key, fps)
             frames += footage.lead
         else:
             check_no_footage(shot, key)
-        if image is None and footage is None and not shot.prompt.strip():
+        if image is None and footage is None and not (shot.prompt.strip() or shot.cast):
             raise UserError(f"{key}.prompt", "empty: a shot needs a prompt, an image or a video")
         speech = None
         if shot.speech is not None:
@@ -289,12 +299,13 @@ def _shots(job: DictConfig, seed: int, fps: Fraction) -> tuple[ShotPlan, ...]:
         shots.append(
             ShotPlan(
                 index=i,
-                prompt=_with_style(shot.prompt, job.style),
-                motion=_with_style(shot.motion or shot.prompt, job.style),
+                prompt=composed.prompt,
+                motion=composed.motion,
                 negative_prompt=job.negative_prompt,
                 frames=frames,
                 start=start,
                 image=image,
+                loras=composed.loras,
                 seed=base,
                 speech=speech,
                 pick=shot.pick,
@@ -317,8 +328,8 @@ def _music_shots(music: MusicPlan, job: DictConfig, seed: int) -> tuple[ShotPlan
         shots.append(
             ShotPlan(
                 index=i,
-                prompt=_with_style(cut.prompt, job.style),
-                motion=_with_style(cut.motion, job.style),
+                prompt=with_style(cut.prompt, job.style),
+                motion=with_style(cut.motion, job.style),
                 negative_prompt=job.negative_prompt,
                 frames=cut.frames,
                 start=start,
@@ -357,13 +368,6 @@ def _shot_frames(shot: DictConfig, fps: Fraction, key: str) -> int:
     if frames < 1:
         raise UserError(f"{key}.seconds", f"{shot.seconds} s is less than one frame at {fps} fps")
     return frames
-
-
-def _with_style(prompt: str, style: str) -> str:
-    prompt, style = prompt.strip(), style.strip()
-    if not style:
-        return prompt
-    return f"{prompt}\n\n{style}" if "\n" in prompt else f"{prompt}, {style}"
 
 
 def _check_clip(video: VideoBackend) -> None:

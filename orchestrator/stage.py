@@ -47,6 +47,8 @@ class KeyframeRequest:
     width: int
     height: int
     seed: int
+    # The shot's cast LoRAs as (file, scale), loaded on top of the backend's own.
+    loras: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,8 @@ def test_keyframe_png_carries_its_node_params_and_inspect_prints_them(cli: Cli):
     embedded = read_embedded(png)
     manifest = _manifest(run, "keyframe/1")
     assert embedded["node"] == "keyframe/1"
-    assert {k: v for k, v in embedded.items() if k not in ("node", "files")} == manifest["params"]
+    extra = ("node", "files", "notes")
+    assert {k: v for k, v in embedded.items() if k not in extra} == manifest["params"]
     assert embedded["request"]["seed"] == run["shots"][1]["seed"]
 
     shown = ok(renga("inspect", str(png)))

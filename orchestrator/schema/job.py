@@ -3,6 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.schema.models import LoraConfig
+
+
+@dataclass
+class CharacterConfig:
+    """A person (or prop, or place) that recurs across shots: how every shot describes it."""
+
+    # Who, in a few words ("a girl"); the list item starts with it.
+    description: str = ""
+    # What keeps them recognisable ("very short brown hair, red scarf"), after `--`.
+    details: str = ""
+    # Where they stand unless a shot says otherwise: left, right, centre, or your own words.
+    position: str = ""
+    # A reference picture: img2img start for shots where they are alone and centred.
+    image: str | None = None
+    loras: list[LoraConfig] = field(default_factory=list)
 
 
 @dataclass
@@ -23,6 +41,8 @@ class ShotConfig:
     include: bool = False
     trim: list[float] | None = None
     keep_audio: bool = False
+    # Who is in the shot: `mia`, `{mia: left}` or `{name: mia, position: left}` (see README).
+    cast: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -91,6 +111,8 @@ class JobConfig:
     loop: str = "none"
     soundtrack: str | None = None
     vocals: str | None = None
+    # Named characters the shots refer to (`shots[].cast`); see README "Casts and prompts".
+    cast: dict[str, CharacterConfig] = field(default_factory=dict)
     shots: list[ShotConfig] = field(default_factory=list)
     # enabled: the shots' lengths come from the soundtrack's beats (`job=music_video`).
     music: MusicConfig = field(default_factory=MusicConfig)

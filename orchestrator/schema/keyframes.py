@@ -33,6 +33,9 @@ class ZitKeyframesConfig(ModelSettings):
     max_sequence_length: int = 512
     candidates: int = 1
     strength: float = 0.6
+    # Sampler and sigma schedule (stages/keyframes/schedulers.py; README "Casts and prompts").
+    scheduler: str = "euler"
+    sigmas: str = "simple"
 
 
 SCHEMAS = {"draft": DraftKeyframesConfig, "images": ImageKeyframesConfig, "zit": ZitKeyframesConfig}

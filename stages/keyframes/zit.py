@@ -13,11 +13,14 @@ from typing import Any
 from PIL import Image
 
 from orchestrator import media
+from orchestrator.cast import warn
 from orchestrator.errors import UserError
 from orchestrator.models import RUNTIME_KEYS, reset_step_caches
 from orchestrator.plan import Timeline
 from orchestrator.stage import KeyframeRequest, NodeContext
+from stages.adapters import use_loras
 from stages.diffusion import DiffusersBackend, step_callback
+from stages.keyframes import schedulers, tokens
 
 RENDER_AT = ("model", "job")
 
@@ -31,7 +34,7 @@ class ZitKeyframes(DiffusersBackend):
     denoisers = ("transformer",)
     step_caches = ("none", "taylorseer")
     # Each candidate's seed is in its request: asking for more re-renders none of the others.
-    cache_exclude = (*RUNTIME_KEYS, "candidates")
+    runtime_exclude = (*RUNTIME_KEYS, "candidates")
 
     def __init__(
         self,
@@ -43,6 +46,8 @@ class ZitKeyframes(DiffusersBackend):
         max_sequence_length: int = 512,
         candidates: int = 1,
         strength: float = 0.6,
+        scheduler: str = "euler",
+        sigmas: str = "simple",
         **settings: Any,
     ) -> None:
         super().__init__(model, **settings)
@@ -53,6 +58,15 @@ class ZitKeyframes(DiffusersBackend):
         self.max_sequence_length = max_sequence_length
         self.candidates = candidates
         self.strength = strength
+        self.scheduler = scheduler
+        self.sigmas = sigmas
+
+    @property
+    def cache_exclude(self) -> tuple[str, ...]:
+        """ZIT's own sampler adds nothing to keys, so they stay what they were before a choice."""
+        if schedulers.is_default(self.scheduler, self.sigmas):
+            return (*self.runtime_exclude, "scheduler", "sigmas")
+        return self.runtime_exclude
 
     def validate(self, timeline: Timeline) -> None:
         checks = (
@@ -70,7 +84,16 @@ class ZitKeyframes(DiffusersBackend):
                 "keyframes.render_at",
                 f"unknown value {self.render_at!r}; expected one of {', '.join(RENDER_AT)}",
             )
+        schedulers.check(self.scheduler, self.sigmas)
         super().validate(timeline)
+        prompts = {f"job.shots[{s.index}].prompt": s.prompt for s in timeline.shots}
+        for key, message in tokens.too_long(self.spec().source, prompts, self.max_sequence_length):
+            warn(key, message)
+
+    def prepare(self, pipe: Any) -> Any:
+        if not schedulers.is_default(self.scheduler, self.sigmas):
+            pipe.scheduler = schedulers.build(self.scheduler, self.sigmas, pipe.scheduler)
+        return pipe
 
     def render(
         self, request: KeyframeRequest, image: Image.Image | None, ctx: NodeContext
@@ -78,6 +101,8 @@ class ZitKeyframes(DiffusersBackend):
         import torch
 
         pipe = self.pipe(ctx)
+        use_loras(pipe, request.loras, self.spec())
+        schedulers.seed(pipe.scheduler, request.seed)
         grid = pipe.vae_scale_factor * 2
         width, height = self.render_size(request.width, request.height, grid)
         cfg = self.guidance_scale > 0
@@ -108,6 +133,7 @@ class ZitKeyframes(DiffusersBackend):
         if image is not None:
             total = max(1, int(self.steps * self.strength))
             img2img = ctx.models.get(f"{repr(self.spec())}/img2img", lambda: _img2img(pipe))
+            schedulers.seed(img2img.scheduler, request.seed)
             result = img2img(
                 image=media.fit_image(image.convert("RGB"), width, height),
                 strength=self.strength,
