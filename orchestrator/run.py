@@ -28,6 +28,7 @@ from orchestrator.music import music_summary
 from orchestrator.plan import Timeline, plan_job
 from orchestrator.progress import NodeRecord, Reporter
 from orchestrator.report import REPORT_FILE, write_report
+from orchestrator.schema.bounds import check_config
 from orchestrator.store import Store, write_json_atomic
 
 RUN_JSON = "run.json"
@@ -46,6 +47,7 @@ def cache_dir(cfg: DictConfig) -> Path:
 
 def prepare(cfg: DictConfig, run_dir: Path) -> tuple[Timeline, Graph, Stages, Store]:
     """Everything that can fail on bad input, done before any node runs."""
+    check_config(cfg)
     stages = Stages.from_config(cfg)
     store = Store(_writable_dir(cache_dir(cfg), "cache_dir"))
     timeline = plan_job(cfg, stages.video, store)
