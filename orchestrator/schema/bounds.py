@@ -84,7 +84,7 @@ def _check_node(node: Any, path: str) -> None:
     fields = {f.name: f for f in dataclasses.fields(schema)}
     for key in node:
         if key not in fields:
-            raise UserError(_join(path, str(key)), _unknown(str(key), list(fields)))
+            raise UserError(_join(path, str(key)), unknown_key_message(str(key), list(fields)))
     hints = typing.get_type_hints(schema)
     for name, spec in fields.items():
         key = _join(path, name)
@@ -121,7 +121,7 @@ def _number_type(hint: Any) -> type | None:
     return hint if hint in (int, float) else None
 
 
-def _unknown(key: str, valid: list[str]) -> str:
+def unknown_key_message(key: str, valid: list[str]) -> str:
     shown = [name for name in valid if name != "_target_"]
     near = difflib.get_close_matches(key, shown, n=1)
     hint = f" (did you mean {near[0]}?)" if near else ""
