@@ -20,6 +20,8 @@ import yaml
 
 from orchestrator.config import CONF_DIR
 
+_RENGA_ERROR = re.compile(r"^orchestrator\.errors\.\w+: (.*)$")
+_ERRNO = re.compile(r"^\w+Error: \[Errno \d+\] ([^:]+): '(.+)'$")
 _YAML_ERROR = re.compile(r"^yaml\.\w+\.\w+Error: (.*)$")
 _MARK = re.compile(r'^in "(.+)", line (\d+), column (\d+)$')
 _MISSING_OPTION = re.compile(r"Could not find '([\w/.-]+)/([^']+)'")
@@ -28,7 +30,26 @@ _IN_FILE = re.compile(r"^In '([\w/.-]+)/([^']+)': \w+ raised while composing con
 
 def explain(lines: list[str], argv: list[str]) -> str | None:
     """One line for the compose errors above (stripped lines of Hydra's output), else None."""
-    return _yaml_error(lines) or _missing_option(lines) or _in_job_file(lines, argv)
+    return (
+        _raised(lines) or _yaml_error(lines) or _missing_option(lines) or _in_job_file(lines, argv)
+    )
+
+
+def _raised(lines: list[str]) -> str | None:
+    """A renga error raised before the job started (a callback's), or an OS error anywhere in
+    the chain of a traceback: before the job starts the only files are the run directory's."""
+    if len(lines) == 1 and lines[0].startswith("error: "):
+        return lines[0]
+    for line in reversed(lines):
+        if match := _RENGA_ERROR.match(line):
+            return f"error: {match.group(1)}"
+    if not any(line.startswith("Traceback") for line in lines):
+        return None
+    for line in reversed(lines):
+        if match := _ERRNO.match(line):
+            reason, path = match.groups()
+            return f"error: hydra.run.dir: cannot write {path}: {reason}"
+    return None
 
 
 def _yaml_error(lines: list[str]) -> str | None:

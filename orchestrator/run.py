@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from orchestrator import beats
-from orchestrator.errors import RengaError, UserError
+from orchestrator.errors import NODE_ERROR_EXIT, RengaError, UserError
 from orchestrator.flow import (
     CONTACT_SHEET_FILE,
     KEYFRAME_FILE,
@@ -32,6 +32,23 @@ from orchestrator.schema.bounds import check_config
 from orchestrator.store import Store, write_json_atomic
 
 RUN_JSON = "run.json"
+# Hydra's job log (hydra.job.name is renga).
+LOG_FILE = "renga.log"
+# Written and removed to prove a directory takes data: a full disk still creates empty files.
+_PROBE = b"renga" * 820
+
+
+class PublishError(RengaError):
+    """The run finished but its results could not be written to the run directory."""
+
+    exit_code = NODE_ERROR_EXIT
+
+    def __init__(self, run_dir: Path, exc: OSError) -> None:
+        super().__init__(
+            f"hydra.run.dir: cannot write {exc.filename or run_dir}: {exc.strerror or exc}; "
+            "every node is finished and kept in the store: free space (or choose another "
+            "hydra.run.dir) and run the same command again to publish"
+        )
 
 
 def default_cache_dir() -> Path:
@@ -58,13 +75,15 @@ def prepare(cfg: DictConfig, run_dir: Path) -> tuple[Timeline, Graph, Stages, St
 
 
 def _writable_dir(path: Path, key: str) -> Path:
+    """`path`, created if needed, once a few KiB written there come back without error."""
+    probe = path / f".renga-write-test-{uuid.uuid4().hex[:8]}"
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".renga-write-test-{uuid.uuid4().hex[:8]}"
-        probe.touch()
-        probe.unlink()
+        probe.write_bytes(_PROBE)
     except OSError as exc:
+        probe.unlink(missing_ok=True)
         raise UserError(key, f"cannot write to {path}: {exc.strerror or exc}") from None
+    probe.unlink()
     return path
 
 
@@ -79,7 +98,10 @@ def execute(cfg: DictConfig, run_dir: Path, reporter: Reporter) -> dict[str, Any
     except BaseException as exc:
         publish(run_dir, timeline, graph, stages, store, records, error=exc)
         raise
-    output = publish(run_dir, timeline, graph, stages, store, records)
+    try:
+        output = publish(run_dir, timeline, graph, stages, store, records)
+    except OSError as exc:
+        raise PublishError(run_dir, exc) from exc
     reporter.summary(
         records,
         str(output),

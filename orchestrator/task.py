@@ -17,9 +17,10 @@ from omegaconf import DictConfig
 
 from orchestrator import commands
 from orchestrator.batch import record_job
-from orchestrator.errors import RengaError
+from orchestrator.errors import RengaError, UserError
 from orchestrator.progress import Reporter
 from orchestrator.run import execute
+from orchestrator.rundir import discard_rejected
 
 # Set by the CLI to let Hydra's held-back start-up output through once a job starts.
 on_start: Callable[[], None] | None = None
@@ -40,6 +41,8 @@ def run(cfg: DictConfig) -> None:
                 execute(cfg, run_dir, Reporter())
         except RengaError as exc:
             print(exc.line(), file=sys.stderr)
+            if isinstance(exc, UserError):
+                discard_rejected(run_dir)
             sys.exit(exc.exit_code)
         return
     # In a sweep, one job's failure is recorded for the batch summary and the others go on.
