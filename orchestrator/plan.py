@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from orchestrator import media
+from orchestrator.audio_content import check_samples
 from orchestrator.errors import UserError
 from orchestrator.music import MusicPlan, check_unused, plan_music
 from orchestrator.schema.job import MAX_JOB_SECONDS
@@ -259,6 +260,7 @@ def _probed_audio(value: str, key: str) -> tuple[Path, float]:
         raise UserError(key, str(exc)) from None
     if info.duration <= 0:
         raise UserError(key, f"no audio in {path}")
+    check_samples(path, key)
     return path, info.duration
 
 
