@@ -68,8 +68,16 @@ def prepare(cfg: DictConfig, run_dir: Path) -> tuple[Timeline, Graph, Stages, St
     stages = Stages.from_config(cfg)
     store = Store(_writable_dir(cache_dir(cfg), "cache_dir"))
     timeline = plan_job(cfg, stages.video, store)
+    # Every backend's problem at once (a job with two missing models names both).
+    errors = []
     for backend in stages.backends():
-        backend.validate(timeline)
+        try:
+            backend.validate(timeline)
+        except UserError as exc:
+            errors.append(exc)
+    if errors:
+        rest = "".join(f"; {error}" for error in errors[1:])
+        raise UserError(errors[0].key, errors[0].message + rest)
     _writable_dir(run_dir, "hydra.run.dir")
     return timeline, build_graph(timeline, stages), stages, store
 

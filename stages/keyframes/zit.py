@@ -17,6 +17,7 @@ from orchestrator.errors import UserError
 from orchestrator.models import RUNTIME_KEYS, reset_step_caches
 from orchestrator.plan import Timeline
 from orchestrator.stage import KeyframeRequest, NodeContext
+from stages import model_folders
 from stages.diffusion import DiffusersBackend, step_callback
 
 RENDER_AT = ("model", "job")
@@ -30,6 +31,7 @@ class ZitKeyframes(DiffusersBackend):
     transformer_class = "ZImageTransformer2DModel"
     denoisers = ("transformer",)
     step_caches = ("none", "taylorseer")
+    holds = model_folders.ZIT
     # Each candidate's seed is in its request: asking for more re-renders none of the others.
     cache_exclude = (*RUNTIME_KEYS, "candidates")
 
