@@ -15,6 +15,7 @@ import functools
 import json
 import math
 import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -203,7 +204,10 @@ def _librosa() -> Any:
 
     clicks = np.zeros(4 * RATE, np.float32)
     clicks[:: RATE // 2] = 1.0
-    with FileLock(Path(tempfile.gettempdir()) / "renga-numba-compile.lock"):
+    lock = FileLock(Path(tempfile.gettempdir()) / "renga-numba-compile.lock")
+    # The click track is shorter than plp's window: librosa's warning would reach stderr.
+    with lock, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
         for tracker in ("beats", "plp"):
             _analyse(librosa, clicks, tracker, 4, Fraction(16), None)
     return librosa
