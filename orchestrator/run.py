@@ -89,7 +89,8 @@ def _writable_dir(path: Path, key: str) -> Path:
         path.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(_PROBE)
     except OSError as exc:
-        probe.unlink(missing_ok=True)
+        if probe.is_file():
+            probe.unlink()
         raise UserError(key, f"cannot write to {path}: {exc.strerror or exc}") from None
     probe.unlink()
     return path
