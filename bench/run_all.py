@@ -27,6 +27,8 @@ def benchmarks(quick: bool) -> list[tuple[str, list[str], str]]:
         ("overhead vs plain pipelines (wall)", ["bench/overhead.py"], "<= 1.10"),
         ("memory 10 min / 1 min (peak RSS)",
          ["bench/memory.py", *(["--short", "0.25", "--long", "1"] if quick else [])], "<= 1.25"),
+        ("memory music video 60 min / 1 min track, 30 s window (peak RSS)",
+         ["bench/memory.py", "--music", *(["--long", "1"] if quick else [])], "<= 1.25"),
         ("MMAudio flow load plain / ours (s)", ["bench/mmaudio_flow.py"], ">= 1.0"),
         ("ray 2 workers / local (wall)",
          ["bench/ray_scaling.py", *(["--shots", "4"] if quick else [])], "< 1 with 2 GPUs"),

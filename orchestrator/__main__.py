@@ -9,7 +9,7 @@ import sys
 
 import hydra
 
-from orchestrator import commands, jobfile, signals, store_commands, task
+from orchestrator import commands, compose_errors, jobfile, signals, store_commands, task
 from orchestrator.config import CONF_DIR
 from orchestrator.errors import USER_ERROR_EXIT, RengaError
 
@@ -45,6 +45,8 @@ def one_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     noise = ("Set the environment", "object_type", "reference_type")
     lines = [line for line in lines if not line.startswith(noise)]
+    if explained := compose_errors.explain(lines, sys.argv):
+        return explained
     if any(line.startswith("Traceback") for line in lines):
         # Before the job starts, the only file Hydra writes is the run directory.
         match = re.match(r"\w+Error: \[Errno \d+\] ([^:]+): '(.+)'", lines[-1])

@@ -3,13 +3,19 @@
 It runs at plan time, because the cut plan depends on it, but as a node of the store keyed by
 the track's content and the analysis settings: a re-run or every job of a sweep over the same
 song reads the stored JSON instead of analysing again, and run.json lists it as a node.
+
+Only the music video's window is decoded, with `CONTEXT_SECONDS` either side for the tracker:
+memory follows the window, not the file (an hour-long track with a 30 s window peaks like a
+one-minute one; `bench/memory.py`).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -26,7 +32,7 @@ from orchestrator.stage import NodeContext
 from orchestrator.store import Store
 
 STAGE = "beats"
-VERSION = "2"
+VERSION = "3"
 FILE = "beats.json"
 TRACKERS = ("beats", "plp")
 RATE = 22050
@@ -37,12 +43,17 @@ DOUBLE_RATIO = 0.6
 MAX_TEMPO = 200.0
 ENVELOPE_CEILING_PERCENTILE = 95
 BACKTRACK_SECONDS = 0.05
+# Track decoded either side of a window: the tempo estimate (8 s autocorrelation windows) and the
+# tracker's dynamic programme settle within it, so beats at the window's edges are the same as
+# in a whole-track analysis.
+CONTEXT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """Times are seconds from the start of the track; `onset` has one value in [0, 1] per
-    video frame of the whole track."""
+    """Times are seconds from the start of the track. The analysed audio runs from `offset`
+    to `duration` (the track's end when the analysis reaches it); `onset` has one value in
+    [0, 1] per video frame of it, from `offset`."""
 
     tempo: float
     beats: tuple[float, ...]
@@ -51,6 +62,7 @@ class Analysis:
     duration: float
     fps: str
     onset: tuple[float, ...]
+    offset: float = 0.0
 
     @property
     def bars(self) -> tuple[float, ...]:
@@ -65,7 +77,15 @@ class Analysis:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
 
 
-def params(tracker: str, beats_per_bar: int, fps: Fraction, bpm: float | None) -> dict[str, Any]:
+def params(
+    tracker: str,
+    beats_per_bar: int,
+    fps: Fraction,
+    bpm: float | None,
+    start: float = 0.0,
+    stop: float | None = None,
+) -> dict[str, Any]:
+    """The analysis settings; `start`/`stop` bound the audio decoded (None: to the end)."""
     return {
         "tracker": tracker,
         "beats_per_bar": beats_per_bar,
@@ -73,7 +93,17 @@ def params(tracker: str, beats_per_bar: int, fps: Fraction, bpm: float | None) -
         "bpm": bpm,
         "rate": RATE,
         "hop": HOP,
+        "start": start,
+        "stop": stop,
     }
+
+
+def region(start: float, window: float | None, fps: Fraction) -> tuple[float, float | None]:
+    """The audio to decode for a window of the track: `CONTEXT_SECONDS` either side, the lead
+    in whole video frames so the onset values stay on the window's frame grid."""
+    lead = math.floor(min(start, CONTEXT_SECONDS) * fps) / fps
+    stop = None if window is None else start + window + CONTEXT_SECONDS
+    return start - float(lead), stop
 
 
 def node(soundtrack: Path, settings: dict[str, Any]) -> Node:
@@ -115,6 +145,8 @@ def _analyse_with(path: Path, settings: dict[str, Any]) -> Analysis:
         beats_per_bar=settings["beats_per_bar"],
         fps=Fraction(settings["fps"]),
         bpm=settings["bpm"],
+        start=settings.get("start", 0.0),
+        stop=settings.get("stop"),
     )
 
 
@@ -125,14 +157,24 @@ def analyse(
     beats_per_bar: int = 4,
     fps: Fraction = Fraction(16),
     bpm: float | None = None,
+    start: float = 0.0,
+    stop: float | None = None,
 ) -> Analysis:
+    """Beats of the track between `start` and `stop` seconds (None: its end)."""
     librosa = _librosa()
-    y = media.read_audio(path, rate=RATE, channels=1)[0]
-    return _analyse(librosa, y, tracker, beats_per_bar, fps, bpm)
+    length = None if stop is None else stop - start
+    y = media.read_audio(path, rate=RATE, channels=1, start=start, duration=length)[0]
+    return _analyse(librosa, y, tracker, beats_per_bar, fps, bpm, start)
 
 
 def _analyse(
-    librosa: Any, y: np.ndarray, tracker: str, beats_per_bar: int, fps: Fraction, bpm: float | None
+    librosa: Any,
+    y: np.ndarray,
+    tracker: str,
+    beats_per_bar: int,
+    fps: Fraction,
+    bpm: float | None,
+    offset: float = 0.0,
 ) -> Analysis:
     duration = len(y) / RATE
     oenv = librosa.onset.onset_strength(y=y, sr=RATE, hop_length=HOP, aggregate=np.median)
@@ -143,12 +185,13 @@ def _analyse(
     times = librosa.frames_to_time(frames, sr=RATE, hop_length=HOP)
     return Analysis(
         tempo=_tempo(times),
-        beats=tuple(round(float(t), 4) for t in times),
+        beats=tuple(round(float(t) + offset, 4) for t in times),
         downbeat=_downbeat(y, oenv, frames, beats_per_bar),
         beats_per_bar=beats_per_bar,
-        duration=duration,
+        duration=offset + duration,
         fps=str(fps),
         onset=_per_frame(oenv, duration, fps),
+        offset=offset,
     )
 
 
@@ -166,7 +209,10 @@ def _librosa() -> Any:
 
     clicks = np.zeros(4 * RATE, np.float32)
     clicks[:: RATE // 2] = 1.0
-    with FileLock(Path(tempfile.gettempdir()) / "renga-numba-compile.lock"):
+    lock = FileLock(Path(tempfile.gettempdir()) / "renga-numba-compile.lock")
+    # The click track is shorter than plp's window: librosa's warning would reach stderr.
+    with lock, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
         for tracker in ("beats", "plp"):
             _analyse(librosa, clicks, tracker, 4, Fraction(16), None)
     return librosa

@@ -462,7 +462,9 @@ def read_audio(
             have += block.shape[1]
     if not blocks:
         return np.zeros((channels, 0), np.float32)
-    return np.concatenate(blocks, axis=1)[:, :limit]
+    # NaN/inf from a float file would silence the whole mix (plan time warned about them).
+    samples = np.concatenate(blocks, axis=1)[:, :limit]
+    return np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0, copy=False)
 
 
 def probe_audio(path: Path) -> AudioInfo:

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from orchestrator import beats
+from orchestrator import beats, media
 from orchestrator.errors import UserError
-from orchestrator.schema.job import MusicConfig
+from orchestrator.schema.job import MAX_JOB_SECONDS, MusicConfig
 from orchestrator.store import Store
 
 if TYPE_CHECKING:
@@ -58,7 +58,17 @@ def plan_music(
     if soundtrack is None:
         raise UserError("job.soundtrack", "a music video needs a soundtrack")
     _check(job)
-    settings = beats.params(music.tracker, music.beats_per_bar, fps, music.bpm)
+    # The probed length bounds the window before anything is decoded; the analysis then gives
+    # the exact end when it reaches it (a compressed file's probed length is an estimate).
+    start, window = _window(music, media.probe_audio(soundtrack).duration)
+    if window > MAX_JOB_SECONDS:
+        raise UserError(
+            "job.music.max_seconds",
+            f"the window from {start:g} s to the track's end is {window:.0f} s, more than "
+            f"the {MAX_JOB_SECONDS:.0f} s a job may last; set job.music.max_seconds",
+        )
+    begin, stop = beats.region(start, music.max_seconds, fps)
+    settings = beats.params(music.tracker, music.beats_per_bar, fps, music.bpm, begin, stop)
     made = beats.node(soundtrack, settings)
     analysis = beats.load_or_analyse(made, store)
     start, window = _window(music, analysis.duration)
@@ -68,7 +78,7 @@ def plan_music(
     grid = analysis.bars if music.cut.unit == "bars" else analysis.beats
     bounds = cut_frames(grid, start, total, fps, music.cut.every)
     bounds = merge_short(bounds, max(1, round(music.cut.min_seconds * fps)))
-    first = round(start * fps)
+    first = round((start - analysis.offset) * fps)
     average = float(np.mean(analysis.onset)) if analysis.onset else 0.0
     cuts = []
     for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
@@ -179,7 +189,8 @@ def merge_short(bounds: list[int], min_frames: int) -> list[int]:
 
 
 def _energy(onset: Sequence[float], average: float) -> float:
-    """0..1, where 0.5 is the whole track's average onset strength and 1 twice that."""
+    """0..1, where 0.5 is the average onset strength of the analysed audio (the window and
+    its context) and 1 twice that."""
     if not len(onset) or average <= 0:
         return 0.0
     return float(np.clip(0.5 * np.mean(onset) / average, 0.0, 1.0))

@@ -18,12 +18,14 @@ from typing import Any
 from omegaconf import DictConfig
 
 from orchestrator import media
+from orchestrator.audio_content import check_samples
 from orchestrator.cast import compose_shot, warn, with_style
 from orchestrator.errors import UserError
 from orchestrator.footage import Footage, check_footage, plan_footage
 from orchestrator.footage import check_unused as check_no_footage
 from orchestrator.models import Lora
 from orchestrator.music import MusicPlan, check_unused, plan_music
+from orchestrator.schema.job import MAX_JOB_SECONDS
 from orchestrator.stage import VideoBackend
 from orchestrator.store import Store
 
@@ -32,6 +34,8 @@ LOOPS = ("none", "pingpong", "closure")
 MODES = ("video", "stills")
 CROSSFADES = ("linear", "cosine")
 MIN_CLIP_FRAMES = 5
+# Clips in one job: planning and the graph stay within seconds (four hours of A14B is ~2,900).
+MAX_SEGMENTS = 20000
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,12 @@ def plan_job(cfg: DictConfig, video: VideoBackend | None, store: Store | None = 
     else:
         check_unused(job.music)
         shots = _shots(job, cfg.seed, fps, cfg.keyframes.get("loras") or ())
+        total = sum(shot.frames for shot in shots) / fps
+        if total > MAX_JOB_SECONDS:
+            raise UserError(
+                "job.shots", f"{float(total):.0f} s in all, more than the {MAX_JOB_SECONDS:.0f} s "
+                "a job may last; split it into several jobs",
+            )  # fmt: skip
     window = {"soundtrack_start": music.start if music else 0.0, "music": music}
     if mode == "stills":
         return Timeline(
@@ -187,6 +197,12 @@ def plan_job(cfg: DictConfig, video: VideoBackend | None, store: Store | None = 
     assert video is not None
     _check_clip(video)
     overlap = _overlap(cfg.assemble.overlap_frames, video.clip_frames)
+    clips = sum(shot.frames for shot in shots) / max(1, video.clip_frames - 1 - overlap)
+    if clips > MAX_SEGMENTS:
+        raise UserError(
+            "video.frames", f"{video.clip_frames}-frame clips make {clips:.0f} segments, more "
+            f"than the {MAX_SEGMENTS} a job may have; use longer clips or a shorter job",
+        )  # fmt: skip
     if (transition == "morph" or loop == "closure") and not video.supports_last_image:
         option = "job.transition=morph" if transition == "morph" else "job.loop=closure"
         raise UserError(
@@ -262,6 +278,7 @@ def _probed_audio(value: str, key: str) -> tuple[Path, float]:
         raise UserError(key, str(exc)) from None
     if info.duration <= 0:
         raise UserError(key, f"no audio in {path}")
+    check_samples(path, key)
     return path, info.duration
 
 

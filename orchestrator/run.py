@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from orchestrator import beats, integrity, signals
-from orchestrator.errors import NodeError, RengaError, Stopped, UserError
+from orchestrator.errors import NODE_ERROR_EXIT, NodeError, RengaError, Stopped, UserError
 from orchestrator.flow import (
     CONTACT_SHEET_FILE,
     KEYFRAME_FILE,
@@ -28,9 +28,27 @@ from orchestrator.music import music_summary
 from orchestrator.plan import Timeline, plan_job
 from orchestrator.progress import NodeRecord, Reporter
 from orchestrator.report import REPORT_FILE, write_report
+from orchestrator.schema.bounds import check_config
 from orchestrator.store import MANIFEST, Store, write_json_atomic
 
 RUN_JSON = "run.json"
+# Hydra's job log (hydra.job.name is renga).
+LOG_FILE = "renga.log"
+# Written and removed to prove a directory takes data: a full disk still creates empty files.
+_PROBE = b"renga" * 820
+
+
+class PublishError(RengaError):
+    """The run finished but its results could not be written to the run directory."""
+
+    exit_code = NODE_ERROR_EXIT
+
+    def __init__(self, run_dir: Path, exc: OSError) -> None:
+        super().__init__(
+            f"hydra.run.dir: cannot write {exc.filename or run_dir}: {exc.strerror or exc}; "
+            "every node is finished and kept in the store: free space (or choose another "
+            "hydra.run.dir) and run the same command again to publish"
+        )
 
 
 def default_cache_dir() -> Path:
@@ -46,23 +64,35 @@ def cache_dir(cfg: DictConfig) -> Path:
 
 def prepare(cfg: DictConfig, run_dir: Path) -> tuple[Timeline, Graph, Stages, Store]:
     """Everything that can fail on bad input, done before any node runs."""
+    check_config(cfg)
     stages = Stages.from_config(cfg)
     store = Store(_writable_dir(cache_dir(cfg), "cache_dir"))
     timeline = plan_job(cfg, stages.video, store)
+    # Every backend's problem at once (a job with two missing models names both).
+    errors = []
     for backend in stages.backends():
-        backend.validate(timeline)
+        try:
+            backend.validate(timeline)
+        except UserError as exc:
+            errors.append(exc)
+    if errors:
+        rest = "".join(f"; {error}" for error in errors[1:])
+        raise UserError(errors[0].key, errors[0].message + rest)
     _writable_dir(run_dir, "hydra.run.dir")
     return timeline, build_graph(timeline, stages), stages, store
 
 
 def _writable_dir(path: Path, key: str) -> Path:
+    """`path`, created if needed, once a few KiB written there come back without error."""
+    probe = path / f".renga-write-test-{uuid.uuid4().hex[:8]}"
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".renga-write-test-{uuid.uuid4().hex[:8]}"
-        probe.touch()
-        probe.unlink()
+        probe.write_bytes(_PROBE)
     except OSError as exc:
+        if probe.is_file():
+            probe.unlink()
         raise UserError(key, f"cannot write to {path}: {exc.strerror or exc}") from None
+    probe.unlink()
     return path
 
 
@@ -90,6 +120,8 @@ def execute(cfg: DictConfig, run_dir: Path, reporter: Reporter) -> dict[str, Any
         stop = signals.stopped(exc)
         stop.finished = _in_store(graph, store)
         raise stop from None
+    except OSError as exc:
+        raise PublishError(run_dir, exc) from exc
     reporter.summary(
         records,
         str(output),

@@ -17,9 +17,11 @@ from omegaconf import DictConfig
 
 from orchestrator import commands, offline, runlog, signals
 from orchestrator.batch import record_job
+from orchestrator.errors import UserError
 from orchestrator.jobfile import literal_job
 from orchestrator.progress import Reporter
 from orchestrator.run import execute
+from orchestrator.rundir import discard_rejected
 
 # Set by the CLI to let Hydra's held-back start-up output through once a job starts.
 on_start: Callable[[], None] | None = None
@@ -58,6 +60,8 @@ def _run_one(cfg: DictConfig, run_dir: Path) -> None:
         if runlog.full_errors():
             raise
         print(line, file=sys.stderr)
+        if isinstance(exc, UserError):
+            discard_rejected(run_dir)
         sys.exit(runlog.exit_code(exc))
 
 

@@ -27,6 +27,7 @@ from orchestrator.models import (
     locate,
 )
 from orchestrator.stage import NodeContext
+from stages import model_folders
 
 
 class DiffusersBackend:
@@ -37,6 +38,8 @@ class DiffusersBackend:
     denoisers: tuple[str, ...] = ("transformer",)
     step_caches: tuple[str, ...] = ("none",)
     cache_exclude = RUNTIME_KEYS
+    # The model this backend drives, checked against the folder at plan time.
+    holds: model_folders.Holds | None = None
 
     def __init__(
         self,
@@ -104,6 +107,7 @@ class DiffusersBackend:
             (name, self.transformer_class, check_single_file(path, f"{prefix}.{name}"))
             for name, path in self.single_files.items()
         )
+        self.check_model(source, config, single)
         for name, _, _ in single:
             if name not in self.denoisers:
                 raise ValueError(f"{name} is not a transformer of {self.pipeline}")
@@ -127,6 +131,19 @@ class DiffusersBackend:
             step_caches=self.step_caches,
         )
         return self._spec
+
+    def check_model(
+        self, source: str, config: str | None, single: tuple[tuple[str, str, str], ...]
+    ) -> None:
+        """The folder, the single files' config and the single files hold this backend's model."""
+        if self.holds is None or self.holds.option is None:
+            return
+        prefix, expected = self.config_group, (self.holds.option, self.holds.label)
+        model_folders.check_folder(source, f"{prefix}.model", *expected)
+        if config is not None and config != source:
+            model_folders.check_folder(config, f"{prefix}.transformer_config", *expected)
+        for name, _, path in single:
+            model_folders.check_single_file(path, f"{prefix}.{name}", *expected)
 
     def pipe(self, ctx: NodeContext) -> Any:
         spec = self.spec()

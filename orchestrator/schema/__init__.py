@@ -17,6 +17,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from orchestrator.schema.assemble import AssembleConfig, ContactSheetConfig
+from orchestrator.schema.bounds import MAX_SEED, bounded
 from orchestrator.schema.job import JobConfig, ShotConfig
 from orchestrator.schema.models import MemoryConfig
 
@@ -36,7 +37,7 @@ class RengaConfig:
     assemble: AssembleConfig = field(default_factory=AssembleConfig)
     contact_sheet: ContactSheetConfig = field(default_factory=ContactSheetConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
-    seed: int = 0
+    seed: int = bounded(0, 0, MAX_SEED)
     mode: str = "video"
     cache_dir: str | None = None
     allow_download: bool = False

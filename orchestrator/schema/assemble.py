@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orchestrator.schema.bounds import bounded
+
 
 @dataclass
 class AssembleConfig:
     _target_: str = "stages.assemble.Assembler"
-    overlap_frames: int = 0
+    overlap_frames: int = bounded(0, 0, 1024)
     crossfade: str = "cosine"
     color_match: str = "none"
-    color_strength: float = 1.0
+    color_strength: float = bounded(1.0, 0, 1)
     color_reference: str = "shot_keyframe"
 
 
 @dataclass
 class ContactSheetConfig:
     _target_: str = "stages.contact_sheet.ContactSheet"
-    columns: int = 4
-    thumb_width: int = 416
+    columns: int = bounded(4, 1, 64)
+    thumb_width: int = bounded(416, 16, 4096)

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.schema.bounds import bounded
 from orchestrator.schema.common import NoStageConfig
+
+MAX_RATE = 192000
 
 GROUP = "audio"
 
@@ -13,12 +16,12 @@ GROUP = "audio"
 @dataclass
 class TrackAudioConfig:
     _target_: str = "stages.audio.track.SoundtrackAudio"
-    rate: int = 48000
-    channels: int = 2
-    lufs: float | None = -14.0
-    fade_in: float = 0.02
-    fade_out: float = 0.5
-    duck_db: float = 12.0
+    rate: int = bounded(48000, 8000, MAX_RATE)
+    channels: int = bounded(2, 1, 2)
+    lufs: float | None = bounded(-14.0, -70, 0)
+    fade_in: float = bounded(0.02, 0, 60)
+    fade_out: float = bounded(0.5, 0, 60)
+    duck_db: float = bounded(12.0, 0, 60)
 
 
 @dataclass
@@ -31,28 +34,28 @@ class MMAudioConfig:
     synchformer: str | None = None
     clip: str = "apple/DFN5B-CLIP-ViT-H-14-384"
     vocoder: str | None = None
-    steps: int = 25
-    cfg_strength: float = 4.5
+    steps: int = bounded(25, 1, 1000)
+    cfg_strength: float = bounded(4.5, 0, 100)
     negative_prompt: str = ""
     mask_away_clip: bool = False
-    window: float = 8.0
-    overlap: float = 1.0
+    window: float = bounded(8.0, 0, 60, open_low=True)
+    overlap: float = bounded(1.0, 0, 30)
     device: str = "auto"
     dtype: str = "auto"
-    duck_db: float = 12.0
+    duck_db: float = bounded(12.0, 0, 60)
     shapes: Any = None
 
 
 @dataclass
 class MixAudioConfig(MMAudioConfig):
     _target_: str = "stages.audio.mmaudio.stage.MixAudio"
-    rate: int = 48000
-    channels: int = 2
-    lufs: float | None = -14.0
-    fade_in: float = 0.02
-    fade_out: float = 0.5
-    effects_db: float = -6.0
-    effects_duck_db: float = 9.0
+    rate: int = bounded(48000, 8000, MAX_RATE)
+    channels: int = bounded(2, 1, 2)
+    lufs: float | None = bounded(-14.0, -70, 0)
+    fade_in: float = bounded(0.02, 0, 60)
+    fade_out: float = bounded(0.5, 0, 60)
+    effects_db: float = bounded(-6.0, -60, 20)
+    effects_duck_db: float = bounded(9.0, 0, 60)
 
 
 SCHEMAS = {

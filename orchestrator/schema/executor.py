@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from orchestrator.schema.bounds import bounded
 
 GROUP = "executor"
 
@@ -16,11 +18,11 @@ class LocalExecutorConfig:
 class RayExecutorConfig:
     _target_: str = "orchestrator.ray_executor.RayExecutor"
     address: str | None = None
-    workers: int = 0
-    gpus_per_worker: float = 1.0
-    resources_per_worker: dict[str, float] = field(default_factory=dict)
-    num_cpus: int | None = None
-    local_resources: dict[str, float] = field(default_factory=dict)
+    workers: int = bounded(0, 0, 4096)
+    gpus_per_worker: float = bounded(1.0, 0, 64)
+    resources_per_worker: dict[str, float] = bounded(low=0, high=1e6, factory=dict)
+    num_cpus: int | None = bounded(None, 0, 65536)
+    local_resources: dict[str, float] = bounded(low=0, high=1e6, factory=dict)
 
 
 SCHEMAS = {"local": LocalExecutorConfig, "ray": RayExecutorConfig}

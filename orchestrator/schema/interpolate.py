@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orchestrator.schema.bounds import bounded
 from orchestrator.schema.common import NoStageConfig
 
 GROUP = "interpolate"
@@ -12,9 +13,9 @@ GROUP = "interpolate"
 @dataclass
 class FlowInterpolateConfig:
     _target_: str = "stages.interpolate.FlowInterpolator"
-    factor: int = 2
+    factor: int = bounded(2, 1, 16)
     preset: str = "fast"
-    occlusion: float = 2.0
+    occlusion: float = bounded(2.0, 0, 1000, open_low=True)
 
 
 SCHEMAS = {"none": NoStageConfig, "flow": FlowInterpolateConfig}

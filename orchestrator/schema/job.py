@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.schema.bounds import MAX_SEED, bounded
 from orchestrator.schema.models import LoraConfig
 
 
@@ -23,19 +24,30 @@ class CharacterConfig:
     loras: list[LoraConfig] = field(default_factory=list)
 
 
+# A shot or a music video window: an hour.
+MAX_SECONDS = 3600.0
+# A whole job: four hours (planning stays within seconds; a longer job is a typo or a batch).
+MAX_JOB_SECONDS = 4 * 3600.0
+# Frames a second (and the size) a video can have; more is a typo, not a video.
+MAX_FPS = 240.0
+MAX_SIZE = 8192
+# Where a music video may start in its track, and section times: a day.
+MAX_TRACK_SECONDS = 86400.0
+
+
 @dataclass
 class ShotConfig:
     prompt: str = ""
     motion: str = ""
     # What the shot sounds like, for a video-to-audio model (falls back to `motion`).
     sound: str = ""
-    seconds: float | None = None
-    frames: int | None = None
+    seconds: float | None = bounded(None, 0, MAX_SECONDS, open_low=True)
+    frames: int | None = bounded(None, 1, int(MAX_SECONDS * MAX_FPS))
     image: str | None = None
-    seed: int | None = None
+    seed: int | None = bounded(None, 0, MAX_SEED)
     speech: str | None = None
     # Which of the keyframe backend's `candidates` animates (0-based).
-    pick: int = 0
+    pick: int = bounded(0, 0, 63)
     # Your own footage: the shot continues this video from its last frame (see README).
     video: str | None = None
     include: bool = False
@@ -49,17 +61,17 @@ class ShotConfig:
 class CutConfig:
     """Where a music video cuts: every `every` bars or beats, on the frame grid."""
 
-    every: int = 1
+    every: int = bounded(1, 1, 1024)
     unit: str = "bars"
     # Shots shorter than this (the lead-in before the first cut, say) merge into a neighbour.
-    min_seconds: float = 0.5
+    min_seconds: float = bounded(0.5, 0, MAX_SECONDS)
 
 
 @dataclass
 class SectionConfig:
     """A part of the song (track time in seconds) with its own prompt."""
 
-    start: float = 0.0
+    start: float = bounded(0.0, 0, MAX_TRACK_SECONDS)
     prompt: str = ""
     motion: str = ""
     image: str | None = None
@@ -78,8 +90,8 @@ class EnergyConfig:
             "fast, energetic camera movement",
         ]
     )
-    min_scale: float = 0.5
-    max_scale: float = 2.0
+    min_scale: float = bounded(0.5, 0, 100)
+    max_scale: float = bounded(2.0, 0, 100)
 
 
 @dataclass
@@ -87,13 +99,13 @@ class MusicConfig:
     """A music video: shots cut on the soundtrack's beats instead of given lengths."""
 
     enabled: bool = False
-    start: float = 0.0
-    max_seconds: float | None = None
-    beats_per_bar: int = 4
+    start: float = bounded(0.0, 0, MAX_TRACK_SECONDS)
+    max_seconds: float | None = bounded(None, 0, MAX_SECONDS, open_low=True)
+    beats_per_bar: int = bounded(4, 1, 32)
     # beats: librosa's dynamic-programming tracker; plp: predominant local pulse (tempo moves).
     tracker: str = "beats"
     # The tempo if you know it; null: estimated.
-    bpm: float | None = None
+    bpm: float | None = bounded(None, 20, 400)
     cut: CutConfig = field(default_factory=CutConfig)
     sections: list[SectionConfig] = field(default_factory=list)
     energy: EnergyConfig = field(default_factory=EnergyConfig)
@@ -102,9 +114,9 @@ class MusicConfig:
 @dataclass
 class JobConfig:
     name: str = "untitled"
-    width: int = 832
-    height: int = 480
-    fps: float | None = None
+    width: int = bounded(832, 1, MAX_SIZE)
+    height: int = bounded(480, 1, MAX_SIZE)
+    fps: float | None = bounded(None, 0, MAX_FPS, open_low=True)
     style: str = ""
     negative_prompt: str = ""
     transition: str = "cut"

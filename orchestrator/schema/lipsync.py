@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from orchestrator.schema.bounds import bounded
 from orchestrator.schema.common import NoStageConfig
 
 GROUP = "lipsync"
@@ -18,8 +19,8 @@ class LipsyncToolConfig:
     env: dict[str, str] = field(default_factory=dict)
     input_files: dict[str, str] = field(default_factory=dict)
     output: str = "{output}"
-    fps: float = 25.0
-    sample_rate: int = 16000
+    fps: float = bounded(25.0, 0, 240, open_low=True)
+    sample_rate: int = bounded(16000, 8000, 192000)
 
 
 @dataclass
@@ -28,7 +29,8 @@ class ExternalLipsyncConfig:
     tool: str = "latentsync"
     root: str | None = None
     python: str | None = None
-    timeout: float = 3600.0
+    # Seconds per shot, at most a week.
+    timeout: float = bounded(3600.0, 0, 604800, open_low=True)
     on_failure: str = "fail"
     tools: dict[str, LipsyncToolConfig] = field(default_factory=dict)
 

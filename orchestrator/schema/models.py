@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 
 from omegaconf import MISSING
 
+from orchestrator.schema.bounds import bounded
+
 
 @dataclass
 class LoraConfig:
     # A .safetensors LoRA as downloaded (diffusers, kohya, LightX2V and musubi keys all load).
     path: str = MISSING
-    scale: float = 1.0
+    scale: float = bounded(1.0, -10, 10)
     # Wan 2.2 A14B: high (noisy steps, `transformer`) | low (`transformer_2`) | both.
     expert: str = "both"
 
@@ -45,9 +47,9 @@ class ModelSettings:
     compile: bool = False
     # none | first_block | taylorseer | magcache (what the model supports)
     step_cache: str = "none"
-    cache_threshold: float | None = None
+    cache_threshold: float | None = bounded(None, 0, 10)
     # magcache: one ratio per step, as the calibration run prints them.
-    mag_ratios: list[float] = field(default_factory=list)
+    mag_ratios: list[float] = bounded(low=0, high=10, factory=list)
     # magcache: render without skipping and print the measured mag_ratios override
     # (mag_ratios, if set, are ignored for that run).
     mag_calibrate: bool = False

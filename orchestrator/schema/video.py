@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from orchestrator.schema.bounds import bounded
 from orchestrator.schema.models import ModelSettings
+
+# A clip of the video model: 4k+1 frames (checked at plan time), at most this many.
+MAX_CLIP_FRAMES = 1025
 
 GROUP = "video"
 
@@ -14,19 +18,20 @@ class DriftConfig:
     """Synthetic drift per clip, as fractions: a warm colour cast, a brightness creep, and a
     jump of the picture right after the start frame (0 = off)."""
 
-    color: float = 0.0
-    brightness: float = 0.0
-    jump: float = 0.0
+    color: float = bounded(0.0, 0, 1)
+    brightness: float = bounded(0.0, 0, 1)
+    jump: float = bounded(0.0, 0, 1)
 
 
 @dataclass
 class DraftVideoConfig:
     _target_: str = "stages.video.draft.DraftVideo"
-    frames: int = 81
-    fps: float = 16.0
-    size_multiple: int = 16
-    zoom: float = 0.08
-    pan: float = 0.05
+    frames: int = bounded(81, 5, MAX_CLIP_FRAMES)
+    fps: float = bounded(16.0, 0, 240, open_low=True)
+    size_multiple: int = bounded(16, 1, 256)
+    # Zoom gained over a clip (0: none; 1: twice as close) and the share of the frame panned.
+    zoom: float = bounded(0.08, 0, 4)
+    pan: float = bounded(0.05, 0, 1)
     drift: DriftConfig = field(default_factory=DriftConfig)
 
 
@@ -38,14 +43,14 @@ class WanVideoConfig(ModelSettings):
     transformer_2: str | None = None
     # Folder or repo id whose transformer config describes the single files (default: model).
     transformer_config: str | None = None
-    frames: int = 81
-    fps: float = 16.0
-    steps: int = 40
-    guidance_scale: float = 3.5
-    guidance_scale_2: float | None = 3.5
-    boundary_ratio: float | None = 0.9
-    shift: float = 5.0
-    max_sequence_length: int = 512
+    frames: int = bounded(81, 5, MAX_CLIP_FRAMES)
+    fps: float = bounded(16.0, 0, 240, open_low=True)
+    steps: int = bounded(40, 1, 1000)
+    guidance_scale: float = bounded(3.5, 0, 100)
+    guidance_scale_2: float | None = bounded(3.5, 0, 100)
+    boundary_ratio: float | None = bounded(0.9, 0, 1)
+    shift: float = bounded(5.0, 0, 100, open_low=True)
+    max_sequence_length: int = bounded(512, 1, 8192)
 
 
 SCHEMAS = {

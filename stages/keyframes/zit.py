@@ -18,6 +18,7 @@ from orchestrator.errors import UserError
 from orchestrator.models import RUNTIME_KEYS, reset_step_caches
 from orchestrator.plan import Timeline
 from orchestrator.stage import KeyframeRequest, NodeContext
+from stages import model_folders
 from stages.adapters import use_loras
 from stages.diffusion import DiffusersBackend, step_callback
 from stages.keyframes import schedulers, tokens
@@ -33,6 +34,7 @@ class ZitKeyframes(DiffusersBackend):
     transformer_class = "ZImageTransformer2DModel"
     denoisers = ("transformer",)
     step_caches = ("none", "taylorseer")
+    holds = model_folders.ZIT
     # Each candidate's seed is in its request: asking for more re-renders none of the others.
     runtime_exclude = (*RUNTIME_KEYS, "candidates")
 

@@ -24,6 +24,7 @@ from orchestrator.models import (
 )
 from orchestrator.plan import Timeline
 from orchestrator.stage import NodeContext, SegmentRequest
+from stages import model_folders
 from stages.diffusion import DiffusersBackend, step_callback
 
 
@@ -37,6 +38,7 @@ class Wan22I2V(DiffusersBackend):
     step_caches = ("none", "first_block", "taylorseer", "magcache")
     supports_last_image = True
     size_multiple = 16
+    holds = model_folders.A14B
 
     def __init__(
         self,
@@ -224,6 +226,7 @@ class Wan22TI2V(Wan22I2V):
     denoisers = ("transformer",)
     supports_last_image = False
     size_multiple = 32
+    holds = model_folders.TI2V
 
     def __init__(
         self,
