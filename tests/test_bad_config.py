@@ -162,13 +162,18 @@ def test_config_syntax_in_a_job_file(tmp_path: Path, case: str):
     one_line_error(result, key, expect)
 
 
-def test_a_render_rejected_at_plan_time_leaves_no_run_directory(cli: Cli, tmp_path: Path):
-    """Hydra made outputs/<date>/<time>/ before renga ran; a rejected run removes it."""
+def test_a_render_rejected_at_plan_time_leaves_only_the_log_that_explains_it(
+    cli: Cli, tmp_path: Path
+):
+    """Hydra made outputs/<date>/<time>/ and .hydra/ before renga ran; a rejected run keeps
+    nothing but renga.log, which says why it was rejected."""
     outputs = tmp_path / "outputs"
     for n, override in enumerate(("job.shots.0.seconds=nan", "+job.sots=3", "video.zoom=-5")):
         run_dir = outputs / "2030-01-01" / f"00-00-0{n}"
-        one_line_error(cli("preset=draft", override, job=tiny_job(), run_dir=run_dir), "")
-        assert not outputs.exists(), list(outputs.rglob("*"))
+        result = cli("preset=draft", override, job=tiny_job(), run_dir=run_dir)
+        one_line_error(result, "")
+        assert [p for p in run_dir.rglob("*")] == [run_dir / "renga.log"]
+        assert result.stderr.strip() in (run_dir / "renga.log").read_text()
 
 
 def test_every_number_in_every_config_group_has_a_documented_range():

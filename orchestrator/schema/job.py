@@ -51,7 +51,7 @@ class ShotConfig:
     # Your own footage: the shot continues this video from its last frame (see README).
     video: str | None = None
     include: bool = False
-    trim: list[float] | None = None
+    trim: list[float] | None = bounded(None, 0, MAX_TRACK_SECONDS)
     keep_audio: bool = False
     # Who is in the shot: `mia`, `{mia: left}` or `{name: mia, position: left}` (see README).
     cast: list[Any] = field(default_factory=list)
