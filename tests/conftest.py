@@ -117,12 +117,18 @@ class Cli:
         )  # fmt: skip
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline and process.poll() is None:
-            if len(list(self.cache.glob("*/*/manifest.json"))) >= manifests:
+            if len(self.finished()) >= manifests:
                 break
             time.sleep(0.02)
         process.send_signal(signal.SIGKILL)
         process.wait()
-        return {json.loads(p.read_text())["node"] for p in self.cache.glob("*/*/manifest.json")}
+        return self.finished()
+
+    def finished(self) -> set[str]:
+        """Ids of the nodes published in the store: a `.tmp-*` entry still being built holds a
+        manifest too (written last, before the rename), and is not finished."""
+        manifests = (p for p in self.cache.glob("*/*/manifest.json") if p.parent.name[0] != ".")
+        return {json.loads(p.read_text())["node"] for p in manifests}
 
     @staticmethod
     def run_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -206,14 +212,19 @@ socket.socket.connect_ex = _refuse
 @pytest.fixture
 def offline_env(tmp_path: Path) -> dict[str, str]:
     """An empty HF cache, HF_HUB_OFFLINE, and a socket guard loaded into the CLI process."""
-    guard = tmp_path / "guard"
+    return offline_environment(tmp_path)
+
+
+def offline_environment(directory: Path) -> dict[str, str]:
+    """`offline_env` in `directory`, for fixtures that live longer than one test."""
+    guard = directory / "guard"
     guard.mkdir()
     (guard / "sitecustomize.py").write_text(NO_NETWORK)
-    hub = tmp_path / "hf-cache"
+    hub = directory / "hf-cache"
     hub.mkdir()
     return {
         "PYTHONPATH": os.pathsep.join([str(guard), str(ROOT)]),
         "HF_HUB_OFFLINE": "1",
         "HF_HUB_CACHE": str(hub),
-        "HF_HOME": str(tmp_path / "hf-home"),
+        "HF_HOME": str(directory / "hf-home"),
     }
