@@ -31,8 +31,11 @@ def _has_avx512() -> bool:
     """Whether the CPU runs AVX-512 (numpy's own cpuid probe, OS support included)."""
     try:
         from numpy._core._multiarray_umath import __cpu_features__ as features
-    except ImportError:  # numpy 1.x
-        from numpy.core._multiarray_umath import __cpu_features__ as features
+    except ImportError:
+        try:  # numpy 1.x
+            from numpy.core._multiarray_umath import __cpu_features__ as features
+        except ImportError:
+            return False
     return bool(features.get("AVX512F"))
 
 
