@@ -27,6 +27,7 @@ from av.video.stream import VideoStream
 from PIL import Image, ImageOps, PngImagePlugin
 
 from orchestrator import sndfile
+from orchestrator.encoding import BITEXACT, encoder_options
 
 Frame = np.ndarray
 
@@ -602,8 +603,9 @@ def _check_size(codec: VideoCodec, width: int, height: int) -> None:
 def _container_options(
     path: Path, codec: VideoCodec, metadata: Mapping[str, str]
 ) -> dict[str, str]:
-    """mp4/mov drop tags they have no atom for, unless written as QuickTime mdta keys."""
-    options = dict(codec.container_options)
+    """Bit-exact muxing (no random ids or version strings); mp4/mov drop tags they have no
+    atom for, unless written as QuickTime mdta keys."""
+    options = {**BITEXACT, **codec.container_options}
     if Path(path).suffix.lower() in _MOV_SUFFIXES and set(metadata) - _MOV_NATIVE_TAGS:
         options["movflags"] = options.get("movflags", "") + "+use_metadata_tags"
     return options
@@ -612,7 +614,8 @@ def _container_options(
 def _add_video_stream(
     container: OutputContainer, codec: VideoCodec, width: int, height: int, fps: Fraction
 ) -> VideoStream:
-    stream = container.add_stream(codec.name, rate=fps, options=dict(codec.options))
+    options = {**encoder_options(codec.name), **codec.options}
+    stream = container.add_stream(codec.name, rate=fps, options=options)
     stream.width, stream.height, stream.pix_fmt = width, height, codec.pix_fmt
     context = stream.codec_context
     if codec.name == "libx264":

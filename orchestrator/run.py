@@ -227,13 +227,20 @@ def publish(
         "output": output.name if complete else None,
         "complete": complete,
         "store": str(store.root),
-        "nodes": [r.as_json() for r in records],
+        # In graph order, not the order nodes finished in: that differs between a fresh run,
+        # a resumed one and the Ray executor, and run.json is the same for the same config.
+        "nodes": [r.as_json() for r in _in_graph_order(records, graph)],
     }
     write_json_atomic(run_dir / RUN_JSON, summary)
     _report(run_dir, summary, timeline, graph, store, stages.cfg, error)
     if corrupt and error is None:
         raise NodeError(corrupt[0], "its store entry was corrupt when published; moved aside")
     return output
+
+
+def _in_graph_order(records: list[NodeRecord], graph: Graph) -> list[NodeRecord]:
+    order = {node_id: index for index, node_id in enumerate(graph.nodes)}
+    return sorted(records, key=lambda record: order.get(record.id, len(order)))
 
 
 def _report(

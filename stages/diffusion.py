@@ -163,6 +163,19 @@ class DiffusersBackend:
         digest = hashlib.sha256(text.encode()).hexdigest()[:16]
         return ctx.models.get(f"{repr(self.spec())}/{kind}/{digest}", make)
 
+    def encoded(self, ctx: NodeContext, text: str, encode: Callable[[], Any]) -> Any:
+        """Prompt embeddings, once per run and prompt, computed without autograd as the
+        pipeline's own call computes them (under no_grad): with autograd on they carry the
+        text encoder's graph for the whole run, and UMT5's differ by ~8e-7 (other kernels)."""
+
+        def make() -> Any:
+            import torch
+
+            with torch.inference_mode():
+                return encode()
+
+        return self.cached(ctx, "prompt", text, make)
+
 
 def step_callback(ctx: NodeContext, total: int) -> Callable[..., dict[str, Any]]:
     """A diffusers `callback_on_step_end` that reports steps to the node's progress bar."""

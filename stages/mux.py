@@ -16,7 +16,8 @@ METADATA_KEY = "comment"
 
 
 class Muxer:
-    version = "1"
+    # 2: x264 with fixed threads and without AVX-512, so the same frames give the same bytes
+    version = "2"
     model_group = None
 
     def __init__(

@@ -117,12 +117,18 @@ class Cli:
         )  # fmt: skip
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline and process.poll() is None:
-            if len(list(self.cache.glob("*/*/manifest.json"))) >= manifests:
+            if len(self.finished()) >= manifests:
                 break
             time.sleep(0.02)
         process.send_signal(signal.SIGKILL)
         process.wait()
-        return {json.loads(p.read_text())["node"] for p in self.cache.glob("*/*/manifest.json")}
+        return self.finished()
+
+    def finished(self) -> set[str]:
+        """Ids of the nodes published in the store: a `.tmp-*` entry still being built holds a
+        manifest too (written last, before the rename), and is not finished."""
+        manifests = (p for p in self.cache.glob("*/*/manifest.json") if p.parent.name[0] != ".")
+        return {json.loads(p.read_text())["node"] for p in manifests}
 
     @staticmethod
     def run_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -219,19 +225,19 @@ socket.create_connection = lambda address, *args, **kwargs: _refuse("create_conn
 """
 
 
-def guarded_env(tmp_path: Path) -> tuple[dict[str, str], Path]:
-    """An empty HF cache under `tmp_path` and a socket/DNS guard loaded into the CLI process;
+def guarded_env(directory: Path) -> tuple[dict[str, str], Path]:
+    """An empty HF cache under `directory` and a socket/DNS guard loaded into the CLI process;
     returns the environment and the file the guard records every attempt in."""
-    guard = tmp_path / "guard"
+    guard = directory / "guard"
     guard.mkdir()
     (guard / "sitecustomize.py").write_text(NO_NETWORK)
-    hub = tmp_path / "hf-cache"
+    hub = directory / "hf-cache"
     hub.mkdir()
-    record = tmp_path / "network.log"
+    record = directory / "network.log"
     env = {
         "PYTHONPATH": os.pathsep.join([str(guard), str(ROOT)]),
         "HF_HUB_CACHE": str(hub),
-        "HF_HOME": str(tmp_path / "hf-home"),
+        "HF_HOME": str(directory / "hf-home"),
         "RENGA_TEST_NETWORK_LOG": str(record),
     }
     return env, record
@@ -248,3 +254,10 @@ def offline_env(tmp_path: Path):
     env, record = guarded_env(tmp_path)
     yield {**env, "HF_HUB_OFFLINE": "1"}
     assert_no_network(record)
+
+
+def offline_environment(directory: Path) -> dict[str, str]:
+    """`offline_env` in `directory`, for fixtures that live longer than one test (the guard
+    still refuses every connection there; it only records nothing for a test to assert on)."""
+    env, _ = guarded_env(directory)
+    return {**env, "HF_HUB_OFFLINE": "1"}

@@ -8,6 +8,7 @@ import pytest
 from conftest import Cli, ok, tiny_job
 
 from orchestrator import media
+from orchestrator.store import sha256_file
 
 pytest.importorskip("ray")
 
@@ -37,6 +38,7 @@ def test_ray_gives_the_local_executors_output(cli: Cli):
     assert len(a) == len(b) == 64
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x, y)
+    assert sha256_file(local.run_dir / "final.mp4") == sha256_file(spread.run_dir / "final.mp4")
     run = cli.run_json(spread)
     assert {n["status"] for n in run["nodes"]} == {"ran"}
     assert [n["id"] for n in run["nodes"]][-1] == "mux"

@@ -109,9 +109,8 @@ class ZitKeyframes(DiffusersBackend):
         width, height = self.render_size(request.width, request.height, grid)
         cfg = self.guidance_scale > 0
         negative = request.negative_prompt if cfg else ""
-        embeds, negative_embeds = self.cached(
+        embeds, negative_embeds = self.encoded(
             ctx,
-            "prompt",
             f"{cfg}\0{request.prompt}\0{negative}",
             lambda: pipe.encode_prompt(
                 prompt=request.prompt,
