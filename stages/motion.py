@@ -4,15 +4,16 @@ Motion is measured by tracking a grid of points (pyramidal Lucas-Kanade) on grey
 with a dense flow field: on frames with large flat areas (the draft's storyboard cards, skies,
 walls) a dense field such as Farneback's reports no motion on the flat pixels and read a sixth
 of the true zoom of a draft clip, while a tracked point lands within a hundredth of a pixel.
-Points where the picture has no texture are dropped by the tracker; points with strong texture
-are used alone when there are enough of them, because soft, blurred content tracks a few percent
-short. Two uses:
+Points where the picture has no texture are dropped by the tracker. Two uses:
 
-- `velocity_change`: how much the motion of the picture changes at a frame (the velocity into
-  the frame against the velocity out of it, per tracked point), on frames downscaled to
-  `FLOW_WIDTH` (about 2 ms a frame). The seam metrics compare it across a join with inside clips.
+- `velocity_change`: how much the motion of the picture changes at a frame (the velocity over
+  the frames before it against the velocity over the frames after it, per tracked point), on
+  frames downscaled to `FLOW_WIDTH`. The seam metrics compare it across a join with inside
+  clips; every point that tracks counts (soft, blurred content tracks a few percent short, which
+  a ratio cancels).
 - `camera_step`: the per-frame camera motion (zoom, rotation, pan: a similarity transform) seen
-  over a few context frames, so the draft backend can carry it on.
+  over a few context frames, so the draft backend can carry it on. Strongly textured points are
+  used alone when there are enough of them, for the full speed.
 
 Everything is deterministic: plain least squares, no random sampling (RANSAC would make the
 draft's frames depend on OpenCV's global random state).
