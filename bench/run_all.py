@@ -30,6 +30,8 @@ def benchmarks(quick: bool) -> list[tuple[str, list[str], str]]:
         ("memory music video 60 min / 1 min track, 30 s window (peak RSS)",
          ["bench/memory.py", "--music", *(["--long", "1"] if quick else [])], "<= 1.25"),
         ("MMAudio flow load plain / ours (s)", ["bench/mmaudio_flow.py"], ">= 1.0"),
+        ("seam motion frame / motion context",
+         ["bench/continuation.py", *(["--clips", "3"] if quick else [])], ">= 3"),
         ("ray 2 workers / local (wall)",
          ["bench/ray_scaling.py", *(["--shots", "4"] if quick else [])], "< 1 with 2 GPUs"),
     ]  # fmt: skip

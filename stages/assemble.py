@@ -240,7 +240,14 @@ class Assembler:
         for k in range(1, len(segments)):
             if k in meter.seams and joins(timeline, k):
                 frame, jump = meter.seam_ratio(k)
-                seams.append({"segment": segments[k].id, "frame": frame, "jump": jump})
+                seams.append(
+                    {
+                        "segment": segments[k].id,
+                        "frame": frame,
+                        "jump": jump,
+                        "motion": meter.motion.ratio(k),
+                    }
+                )
         anchors = {k: mean_lab(image) for k, image in keyframes.items()}
         drift = [
             {
@@ -258,6 +265,10 @@ class Assembler:
         if jumps:
             metrics["seam_jump_mean"] = round(float(np.mean(jumps)), 3)
             metrics["seam_jump_max"] = round(max(jumps), 3)
+        motions = [s["motion"] for s in seams if s["motion"] is not None]
+        if motions:
+            metrics["seam_motion_mean"] = round(float(np.mean(motions)), 3)
+            metrics["seam_motion_max"] = round(max(motions), 3)
         if drift:
             metrics["drift_end"] = drift[-1]["delta_e"]
             metrics["drift_max"] = max(d["delta_e"] for d in drift)
@@ -283,10 +294,16 @@ def _summary(metrics: dict[str, Any]) -> dict[str, str]:
     """Lines for the run summary."""
     lines = {}
     if "seam_jump_max" in metrics:
-        lines["seams"] = (
+        line = (
             f"{len(metrics['seams'])} joins, jump ratio mean {metrics['seam_jump_mean']:.2f} "
-            f"max {metrics['seam_jump_max']:.2f} (1: moves like the footage)"
+            f"max {metrics['seam_jump_max']:.2f}"
         )
+        if "seam_motion_max" in metrics:
+            line += (
+                f", motion ratio mean {metrics['seam_motion_mean']:.2f} "
+                f"max {metrics['seam_motion_max']:.2f}"
+            )
+        lines["seams"] = line + " (1: like inside a clip)"
     if "drift_end" in metrics:
         lines["colour drift"] = (
             f"end dE {metrics['drift_end']:.2f}, max {metrics['drift_max']:.2f} "

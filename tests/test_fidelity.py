@@ -41,7 +41,8 @@ def render(tmp_path_factory: pytest.TempPathFactory):
         result = ok(cli(*DRIFT, *args, job=drift_job(loop)))
         run = cli.run_json(result)
         assemble = next(n for n in run["nodes"] if n["id"] == "assemble")
-        return run, assemble["metrics"] | {"stderr": result.stderr}
+        report = (result.run_dir / "report.html").read_text()  # type: ignore[attr-defined]
+        return run, assemble["metrics"] | {"stderr": result.stderr, "report": report}
 
     return run
 
@@ -51,6 +52,11 @@ def test_drift_correction_cuts_end_of_video_drift_at_least_3x(render):
     assert len(plain["drift"]) == 10
     assert plain["drift_end"] > 10
     assert "colour drift: end dE" in plain["stderr"] and "seams: 9 joins" in plain["stderr"]
+    assert ", motion ratio mean" in plain["stderr"]
+    assert all(isinstance(seam["motion"], float) for seam in plain["seams"])
+    assert plain["seam_motion_max"] == max(seam["motion"] for seam in plain["seams"])
+    assert "<figcaption>seams.motion</figcaption>" in plain["report"]
+    assert "<dt>seam_motion_mean</dt>" in plain["report"]
     for method in ("reinhard_lab", "mkl", "histogram"):
         _, fixed = render(f"assemble.color_match={method}")
         assert plain["drift_end"] >= 3 * fixed["drift_end"], method

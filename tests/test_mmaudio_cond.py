@@ -43,9 +43,11 @@ def index_video(path: Path, fps: int, seconds: float) -> Path:
     return path
 
 
-def on_screen(source_fps: int, count: int, t: float) -> int:
-    """The last frame whose timestamp i/fps is at or before t."""
-    return max(i for i in range(count) if i / source_fps <= t + 1e-9)
+def training_pick(source_fps: int, count: int, t: float, fps: int) -> int:
+    """MMAudio's training reader (FFmpeg's fps filter, round to nearest) for the output frame at
+    t: the last source frame stamped before the middle of that frame's 1/fps interval."""
+    middle = t + 0.5 / fps
+    return max([0] + [i for i in range(count) if i / source_fps < middle - 1e-9])
 
 
 def red(frames: torch.Tensor, low: float) -> list[int]:
@@ -62,10 +64,109 @@ def test_frames_are_sampled_by_timestamp(tmp_path: Path, source_fps: int, start:
     count = round(source_fps * seconds)
     for fps, got, low in ((8, window.clip, 0), (25, window.sync, -1)):
         slots = math.floor(duration * fps)
-        expected = [on_screen(source_fps, count, start + k / fps) for k in range(slots)]
+        expected = [training_pick(source_fps, count, start + k / fps, fps) for k in range(slots)]
         assert red(got, low) == expected, (fps, source_fps, start)
     assert window.clip.shape == (12, 3, 24, 24)
     assert window.sync.shape == (37, 3, 16, 16)
+
+
+# MMAudio's training frames for one second from t = 0, read off FFmpeg's fps filter (torio's
+# `frame_rate=`): Synchformer's 25 slots and CLIP's 8, by source rate.
+TRAINING_SYNC = {
+    16: [0, 0, 1, 2, 2, 3, 4, 4, 5, 6, 6, 7, 7, 8, 9, 9, 10, 11, 11, 12, 13, 13, 14, 15, 15],
+    24: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23],
+    25: list(range(25)),
+    30: [
+        0,
+        1,
+        2,
+        4,
+        5,
+        6,
+        7,
+        8,
+        10,
+        11,
+        12,
+        13,
+        14,
+        16,
+        17,
+        18,
+        19,
+        20,
+        22,
+        23,
+        24,
+        25,
+        26,
+        28,
+        29,
+    ],
+}
+TRAINING_CLIP = {
+    16: [0, 2, 4, 6, 8, 10, 12, 14],
+    24: [1, 4, 7, 10, 13, 16, 19, 22],
+    25: [1, 4, 7, 10, 14, 17, 20, 23],
+    30: [1, 5, 9, 13, 16, 20, 24, 28],
+}
+
+
+@pytest.mark.parametrize("source_fps", [16, 24, 25, 30])
+def test_indices_are_mmaudio_training_frames(tmp_path: Path, source_fps: int) -> None:
+    """Before the fix, 16 and 24 fps sources took e.g. sync [0, 0, 1, 1, ...] / [0, 0, 1, 2, ...]
+    and CLIP [0, 3, 6, ...] for 24 fps: a frame earlier than the model was trained on."""
+    rate = Fraction(source_fps)
+    assert fr.source_indices(rate, 0, 1, 25) == TRAINING_SYNC[source_fps]
+    assert fr.source_indices(rate, 0, 1, 8) == TRAINING_CLIP[source_fps]
+    path = index_video(tmp_path / "v.mkv", source_fps, 1.5)
+    window = fr.window_frames(path, 0, 1, clip_size=16, sync_size=16)
+    assert red(window.sync, -1) == TRAINING_SYNC[source_fps]
+    assert red(window.clip, 0) == TRAINING_CLIP[source_fps]
+
+
+def ffmpeg_fps_filter(source_fps: Fraction, fps: int, count: int) -> list[int]:
+    """Source indices FFmpeg's `fps=<fps>` filter (what torio's `frame_rate` adds) outputs for
+    `count` frames stamped i/source_fps; each frame carries its index in two grey pixels."""
+    import av
+    import av.filter
+
+    graph = av.filter.Graph()
+    source = graph.add_buffer(width=8, height=8, format="gray", time_base=1 / source_fps)
+    resample = graph.add("fps", f"{float(fps)}")
+    sink = graph.add("buffersink")
+    source.link_to(resample)
+    resample.link_to(sink)
+    graph.configure()
+    picked: list[int] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                pixels = sink.pull().to_ndarray()
+            except (av.BlockingIOError, av.EOFError):
+                return
+            picked.append(int(pixels[0, 0]) + 256 * int(pixels[0, 1]))
+
+    for i in range(count):
+        pixels = np.zeros((8, 8), np.uint8)
+        pixels[0, :2] = (i % 256, i // 256)
+        frame = av.VideoFrame.from_ndarray(pixels, format="gray")
+        frame.pts, frame.time_base = i, 1 / source_fps
+        source.push(frame)
+        drain()
+    source.push(None)
+    drain()
+    return picked
+
+
+@pytest.mark.parametrize("source_fps", [Fraction(16), Fraction(24), Fraction(30000, 1001)])
+@pytest.mark.parametrize("fps", [8, 25])
+def test_indices_match_libavfilter_fps(source_fps: Fraction, fps: int) -> None:
+    """The rule against the filter itself, frame by frame over 12 s."""
+    count = math.floor(12 * source_fps)
+    picked = ffmpeg_fps_filter(source_fps, fps, count)
+    assert picked[: 10 * fps] == fr.source_indices(source_fps, 0, 10, fps)
 
 
 def test_delivery_h264_is_sampled_by_timestamp(tmp_path: Path) -> None:
@@ -78,12 +179,12 @@ def test_delivery_h264_is_sampled_by_timestamp(tmp_path: Path) -> None:
     for fps, got in ((8, window.clip), (25, (window.sync + 1) / 2)):
         decoded = [round(v * 255 / 8) for v in got[:, 0, 8, 8].tolist()]
         slots = math.floor(duration * fps)
-        assert decoded == [on_screen(30, 32, start + k / fps) for k in range(slots)]
+        assert decoded == [training_pick(30, 32, start + k / fps, fps) for k in range(slots)]
 
 
 def test_eight_seconds_give_mmaudio_lengths(tmp_path: Path) -> None:
     path = index_video(tmp_path / "v.mkv", 24, 8.5)
-    assert fr.source_indices(Fraction(24), Fraction(1, 2), 8, 25)[:3] == [12, 12, 13]
+    assert fr.source_indices(Fraction(24), Fraction(1, 2), 8, 25)[:3] == [12, 13, 14]
     window = fr.window_frames(path, 0.5, 8.0, clip_size=16, sync_size=16)
     assert window.clip.shape[0] == 64 and window.sync.shape[0] == 200
     assert fr.segment_count(200) == 24

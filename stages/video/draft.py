@@ -1,15 +1,19 @@
 """Ken-Burns motion: slow zoom and pan from the start frame, easing onto the end frame if given.
 
 The first frame is the start frame exactly, so chained segments continue for real, and every
-transition and loop mode can be checked on a CPU before spending GPU hours. Optional synthetic
-drift (`drift.color`, `drift.brightness`, `drift.jump`) reproduces what chained Wan segments do
-to colour and seams, so corrections can be measured without a GPU.
+transition and loop mode can be checked on a CPU before spending GPU hours. Given one start
+frame a clip restarts the camera (a direction of its own from the seed, as a video model fed one
+still image does); given `context`, the last few frames of the clip before, it estimates the
+camera's motion from them (`stages.motion.camera_step`) and carries it on at the same speed, as
+a model conditioned on several frames does. Optional synthetic drift (`drift.color`,
+`drift.brightness`, `drift.jump`) reproduces what chained Wan segments do to colour and seams,
+so corrections can be measured without a GPU.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -17,6 +21,7 @@ import numpy as np
 from orchestrator.errors import UserError
 from orchestrator.plan import Timeline
 from orchestrator.stage import NodeContext, SegmentRequest
+from stages import motion
 
 # A warm cast: red up, blue down, the direction long chained renders tend to yellow in.
 WARM = np.array([1.0, 0.25, -1.0], np.float32)
@@ -57,7 +62,12 @@ class DraftVideo:
         start: np.ndarray,
         end: np.ndarray | None,
         ctx: NodeContext,
+        *,
+        context: Sequence[np.ndarray] | None = None,
     ) -> Iterator[np.ndarray]:
+        """`context`: the frames before the clip, oldest first, ending with `start`; with two or
+        more the camera motion they show goes on, with one or none the clip starts afresh."""
+        step = motion.camera_step(context) if context is not None and len(context) > 1 else None
         rng = np.random.default_rng(request.seed)
         angle = rng.random() * 2 * math.pi
         direction = np.array([math.cos(angle), math.sin(angle)])
@@ -74,7 +84,10 @@ class DraftVideo:
             elif end is not None and t == n - 1:
                 frame = end.copy()
             else:
-                frame = self._view(start, 1.0 + zoom * t * per_frame, direction, jump)
+                if step is not None:
+                    frame = self._carried(start, step, t, jump)
+                else:
+                    frame = self._view(start, 1.0 + zoom * t * per_frame, direction, jump)
                 ease = u * u * (3 - 2 * u) if end is not None else 0.0
                 if end is not None:
                     arrive = self._view(end, 1.0 + zoom * (1 - u), -direction)
@@ -91,6 +104,17 @@ class DraftVideo:
             return frame
         gain = (1 + self.drift["brightness"] * amount) * (1 + self.drift["color"] * amount * WARM)
         return np.clip(frame * gain + 0.5, 0, 255).astype(np.uint8)
+
+    def _carried(
+        self, image: np.ndarray, step: np.ndarray, t: int, shift: np.ndarray
+    ) -> np.ndarray:
+        """`image` moved on by `t` camera steps, then by `shift` (fractions of the frame)."""
+        height, width = image.shape[:2]
+        matrix = motion.power(step, t)
+        matrix[:, 2] -= shift * (width, height)
+        return cv2.warpAffine(
+            image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )
 
     def _view(
         self,

@@ -65,7 +65,7 @@ class WeightFiles:
 class MMAudioAudio:
     """`audio=mmaudio`: effects and ambience for the video (plus the job's speech, ducking them)."""
 
-    version = "1"
+    version = "2"
     weights_version = "1"
     model_group = "mmaudio"
 

@@ -1,0 +1,114 @@
+"""Motion across seams: chained draft clips started from one frame vs from five frames of context.
+
+One long take (one shot, several clips) is planned with the real planner; each clip is made by
+the draft video backend called directly, from the previous clip's frame the plan names, either
+alone (`frame`: the camera restarts, as a video model fed one still does) or with the four
+frames before it (`motion`: the backend estimates the camera's motion from them and carries it
+on). The clips go through the real assembler, which measures each join's motion ratio (1: the
+motion carries on as inside a clip; large: it resets). Last line:
+`ratio seam motion frame/motion: X.XX` (target: at least 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CONTEXT_FRAMES = 5
+
+
+def plan(clips: int, width: int, height: int, frames: int) -> Any:
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from orchestrator.config import CONF_DIR  # registers the config schemas
+    from orchestrator.plan import plan_job
+    from stages.video.draft import DraftVideo
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        cfg = compose("config", overrides=["preset=draft"])
+    seconds = clips * (frames - 1) / 16
+    shot = {"prompt": "a lighthouse on a cliff at dusk", "motion": "the camera drifts"}
+    cfg.job = OmegaConf.merge(
+        cfg.job,
+        {"width": width, "height": height, "fps": None, "transition": "continue"},
+        {"loop": "none", "soundtrack": None, "shots": [{**shot, "seconds": seconds}]},
+    )
+    return plan_job(cfg, DraftVideo(frames=frames))
+
+
+def render(timeline: Any, mode: str, work: Path, zoom: float, pan: float) -> dict[str, Any]:
+    """Clips for every segment, chained in `mode`, assembled; the assemble metrics."""
+    import numpy as np
+
+    from orchestrator import media
+    from orchestrator.models import ModelPool
+    from orchestrator.stage import KeyframeRequest, NodeContext, SegmentRequest
+    from stages.assemble import Assembler
+    from stages.keyframes.draft import DraftKeyframes
+    from stages.video.draft import DraftVideo
+
+    ctx = NodeContext(mode, work, {}, ModelPool())
+    w, h = timeline.width, timeline.height
+    card = DraftKeyframes().render(KeyframeRequest(0, 1, "a lighthouse", "", w, h, 7), None, ctx)
+    keyframe = work / "keyframe.png"
+    media.save_png(keyframe, card)
+    backend = DraftVideo(frames=timeline.segments[0].num_frames, zoom=zoom, pan=pan)
+    clips: list[Path] = []
+    for segment in timeline.segments:
+        context = None
+        if segment.start_segment is None:
+            start = np.asarray(card)
+        else:
+            before = clips[segment.start_segment]
+            first = max(segment.start_frame + 1 - CONTEXT_FRAMES, 0)
+            frames = list(media.read_frames(before, first, segment.start_frame + 1))
+            start = frames[-1]
+            context = frames if mode == "motion" else None
+        request = SegmentRequest(0, segment.index, "p", "", w, h, segment.num_frames,
+                                 timeline.fps, 1000 + segment.index)  # fmt: skip
+        path = work / f"{mode}-{segment.index}.mkv"
+        made = backend.generate(request, start, None, ctx, context=context)
+        media.write_video(path, made, fps=timeline.fps, codec=media.LOSSLESS)
+        clips.append(path)
+    began = time.perf_counter()
+    Assembler().run(clips, timeline, work / f"{mode}.mkv", ctx, {0: keyframe})
+    ctx.metrics["assemble_seconds"] = time.perf_counter() - began
+    return ctx.metrics
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clips", type=int, default=6)
+    parser.add_argument("--width", type=int, default=832)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--frames", type=int, default=81, help="frames per clip (4k+1)")
+    parser.add_argument("--zoom", type=float, default=0.08, help="draft zoom per clip")
+    parser.add_argument("--pan", type=float, default=0.05, help="draft pan per clip")
+    args = parser.parse_args()
+    timeline = plan(args.clips, args.width, args.height, args.frames)
+    print(f"{len(timeline.segments)} chained draft clips of {args.frames} frames at "
+          f"{args.width}x{args.height}, zoom {args.zoom} pan {args.pan} per clip")  # fmt: skip
+    means = {}
+    with tempfile.TemporaryDirectory(prefix="renga-bench-continuation-") as tmp:
+        for mode in ("frame", "motion"):
+            metrics = render(timeline, mode, Path(tmp), args.zoom, args.pan)
+            ratios = [s["motion"] for s in metrics["seams"] if s["motion"] is not None]
+            means[mode] = statistics.mean(ratios)
+            print(f"{mode:<6} motion ratio per join {' '.join(f'{r:.2f}' for r in ratios)}  "
+                  f"mean {means[mode]:.2f}  (jump ratio mean {metrics['seam_jump_mean']:.2f}; "
+                  f"assemble {metrics['assemble_seconds']:.1f} s)")  # fmt: skip
+    print("target: the motion ratio at least 3x better (lower) with 5 frames of context")
+    print(f"ratio seam motion frame/motion: {means['frame'] / means['motion']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
