@@ -129,7 +129,9 @@ def reproduce_keyframe(cfg: DictConfig, run_dir: Path, options: dict[str, Any]) 
     """Re-render one keyframe from the params its PNG carries: the same node key, so a store
     that still holds it answers at once. `keyframes...` overrides swap the backend's settings."""
     embedded, source = options["params"], options["source"]
-    request = KeyframeRequest(**embedded["request"])
+    fields = embedded["request"]
+    loras = tuple((str(path), float(scale)) for path, scale in fields.get("loras", ()))
+    request = KeyframeRequest(**{**fields, "loras": loras})
     # The backend is renga's own option, composed with the PNG's values (`keyframes=_reproduce`).
     section = OmegaConf.to_container(cfg.keyframes, resolve=True)
     assert isinstance(section, dict)

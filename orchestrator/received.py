@@ -83,7 +83,8 @@ def job_config(data: dict[str, Any], source: Path) -> dict[str, Any]:
 def keyframe_params(data: dict[str, Any], source: Path) -> dict[str, Any]:
     """A keyframe PNG's node params, checked: `request`, the backend as an option file of the
     `keyframes` group, and `image` (the user picture's path, or None)."""
-    allowed = {"node", "request", "backend", "files"}
+    # `notes` (the shot's video prompt) is text kept beside the picture; reproducing ignores it.
+    allowed = {"node", "request", "backend", "files", "notes"}
     for key in data:
         if key not in allowed:
             raise Refused(source, key, "not a key renga writes")
@@ -92,7 +93,8 @@ def keyframe_params(data: dict[str, Any], source: Path) -> dict[str, Any]:
     except KeyError as exc:
         raise UserError(str(source), f"not a keyframe's renga metadata: {exc}") from None
     _check(request, KeyframeRequest, "request", source)
-    missing = set(_fields(KeyframeRequest)) - set(request)
+    required = {f.name for f in dataclasses.fields(KeyframeRequest) if _required(f)}
+    missing = required - set(request)
     if missing:
         raise UserError(str(source), f"not a keyframe's renga metadata: {sorted(missing)}")
     files = data.get("files", {})
@@ -178,6 +180,10 @@ def _default(schema: type, name: str) -> Any:
 
 
 @cache
+def _required(spec: dataclasses.Field) -> bool:
+    return spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING
+
+
 def _fields(schema: type) -> dict[str, Any]:
     hints = typing.get_type_hints(schema)
     return {f.name: hints[f.name] for f in dataclasses.fields(schema)}
@@ -207,6 +213,16 @@ def _check(value: Any, kind: Any, key: str, source: Path) -> None:
     elif origin is list and isinstance(value, list):
         for i, item in enumerate(value):
             _check(item, args[0], f"{key}[{i}]", source)
+    elif origin is tuple and isinstance(value, list):
+        # JSON writes tuples as lists: `tuple[X, ...]` holds Xs, `tuple[X, Y]` one of each.
+        if len(args) == 2 and args[1] is Ellipsis:
+            kinds = [args[0]] * len(value)
+        elif len(args) == len(value):
+            kinds = list(args)
+        else:
+            raise Refused(source, key, f"expected {len(args)} values")
+        for i, (item, item_kind) in enumerate(zip(value, kinds, strict=True)):
+            _check(item, item_kind, f"{key}[{i}]", source)
     elif origin is dict and isinstance(value, dict):
         for name, item in value.items():
             _check(item, args[1], f"{key}.{name}", source)
