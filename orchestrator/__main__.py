@@ -9,7 +9,7 @@ import sys
 
 import hydra
 
-from orchestrator import commands, task
+from orchestrator import commands, compose, task, usage
 from orchestrator.config import CONF_DIR
 from orchestrator.errors import USER_ERROR_EXIT, RengaError
 
@@ -67,9 +67,17 @@ def main() -> None:
     """`renga inspect|reproduce|plan ...` are handled here before Hydra parses the argv."""
     command = sys.argv[1] if len(sys.argv) > 1 else None
     if command not in commands.COMMANDS:
+        if "--version" in sys.argv[1:]:
+            # Hydra's own flag would print Hydra's version; renga's names what shapes a render.
+            print(usage.version_text())
+            return
         _run_app()
         return
     args = sys.argv[2:]
+    page = usage.command_help(command)
+    if page is not None and any(a in usage.HELP_FLAGS for a in args):
+        print(page, end="")
+        return
     try:
         if command == "inspect":
             print(commands.inspect(args))
@@ -85,6 +93,7 @@ def main() -> None:
 
 def _run_app() -> None:
     global _startup
+    compose.install()
     if os.environ.get("HYDRA_FULL_ERROR"):
         app()
         return
