@@ -8,7 +8,10 @@ song reads the stored JSON instead of analysing again, and run.json lists it as 
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.util
 import json
+import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -22,6 +25,7 @@ from orchestrator import media
 from orchestrator.executors import run_node
 from orchestrator.graph import Node, node_key
 from orchestrator.models import ModelPool
+from orchestrator.progress import NodeRecord, quiet_warnings, status
 from orchestrator.stage import NodeContext
 from orchestrator.store import Store
 
@@ -94,23 +98,47 @@ def node(soundtrack: Path, settings: dict[str, Any]) -> Node:
     return made
 
 
-def load_or_analyse(made: Node, store: Store | None) -> Analysis:
-    """The stored analysis for this node's key, analysing and publishing it first if absent."""
+def load_or_analyse(made: Node, store: Store | None) -> tuple[Analysis, NodeRecord | None]:
+    """The stored analysis for this node's key, analysing and publishing it first if absent,
+    and the node's record (it ran here, at plan time, or came from the store)."""
     if store is None:
-        return _analyse_with(made.files["soundtrack"], made.params)
-    run_node(made, {}, store, ModelPool(), lambda done, total: None)
+        return _analyse_with(made.files["soundtrack"], made.params), None
+    if store.lookup(made.stage, made.key) is None:
+        if not _numba_cache_ready():
+            status("preparing beat analysis (first run after install, ~1 min)")
+        status(f"analysing the beats of {made.files['soundtrack'].name}")
+    record = run_node(made, {}, store, ModelPool(), lambda done, total: None)
     entry = store.entry(made.stage, made.key)
-    return Analysis.from_json(json.loads((entry / FILE).read_text()))
+    return Analysis.from_json(json.loads((entry / FILE).read_text())), record
+
+
+def _numba_cache_ready() -> bool:
+    """Whether librosa's numba functions are compiled in the cache numba will read: in
+    $NUMBA_CACHE_DIR, else beside librosa's sources or in the user-wide cache (numba names
+    each directory `<parent>_<sha1 of the source directory>`)."""
+    spec = importlib.util.find_spec("librosa")
+    if spec is None or spec.origin is None:
+        return True
+    source = os.path.join(os.path.dirname(os.path.abspath(spec.origin)), "util")
+    subdir = f"util_{hashlib.sha1(source.encode()).hexdigest()}"
+    if custom := os.environ.get("NUMBA_CACHE_DIR"):
+        places = [Path(custom) / subdir]
+    else:
+        user_cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+        places = [Path(source) / "__pycache__", Path(user_cache) / "numba" / subdir]
+    return any(next(place.glob("*.nbi"), None) for place in places if place.is_dir())
 
 
 def _analyse_with(path: Path, settings: dict[str, Any]) -> Analysis:
-    return analyse(
-        path,
-        tracker=settings["tracker"],
-        beats_per_bar=settings["beats_per_bar"],
-        fps=Fraction(settings["fps"]),
-        bpm=settings["bpm"],
-    )
+    # librosa's warnings (n_fft too large for a short bar, ...) are not the user's to act on.
+    with quiet_warnings("renga.beats"):
+        return analyse(
+            path,
+            tracker=settings["tracker"],
+            beats_per_bar=settings["beats_per_bar"],
+            fps=Fraction(settings["fps"]),
+            bpm=settings["bpm"],
+        )
 
 
 def analyse(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +22,33 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+
+
+def status(message: str) -> None:
+    """One line on the terminal (and in renga.log) before something that takes a while."""
+    print(message, file=sys.stderr, flush=True)
+    log_only("renga", logging.INFO, message)
+
+
+@contextmanager
+def quiet_warnings(logger: str) -> Iterator[None]:
+    """Warnings raised inside go to renga.log only: a library's advice to its programmer
+    (librosa's `n_fft is too large`) is noise on a user's terminal."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        yield
+    for warning in caught:
+        message = f"{warning.category.__name__}: {warning.message} ({warning.filename})"
+        log_only(logger, logging.WARNING, message)
+
+
+def log_only(logger: str, level: int, message: str) -> None:
+    """A line for the run's log files (renga.log), not for the terminal's log handler."""
+    log = logging.getLogger(logger)
+    record = log.makeRecord(log.name, level, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 @dataclass
@@ -120,7 +151,8 @@ class Reporter:
                 )
         ran = sum(r.status == "ran" for r in records)
         if ran == 0:
-            self.console.print(f"nothing to do: all {len(records)} nodes were cached")
+            every = "the 1 node was" if len(records) == 1 else f"all {len(records)} nodes were"
+            self.console.print(f"nothing to do: {every} cached")
         for name, value in extra.items():
             self.console.print(f"{name}: {value}", highlight=False, soft_wrap=True)
         self.console.print(f"output: {output}", highlight=False)

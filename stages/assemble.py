@@ -266,8 +266,10 @@ def _summary(metrics: dict[str, Any]) -> dict[str, str]:
     """Lines for the run summary."""
     lines = {}
     if "seam_jump_max" in metrics:
+        count = len(metrics["seams"])
         lines["seams"] = (
-            f"{len(metrics['seams'])} joins, jump ratio mean {metrics['seam_jump_mean']:.2f} "
+            f"{count} join{'' if count == 1 else 's'}, jump ratio mean "
+            f"{metrics['seam_jump_mean']:.2f} "
             f"max {metrics['seam_jump_max']:.2f} (1: moves like the footage)"
         )
     if "drift_end" in metrics:

@@ -18,13 +18,17 @@ from orchestrator.errors import UserError
 from orchestrator.plan import Timeline
 from orchestrator.stage import NodeContext, SegmentRequest
 
+# The most of the start frame a clip's pan and zoom may cut off at any side: less than the
+# draft cards' title-safe margin (stages/keyframes/draft.py, 8 %), so the card's text stays
+# in view for a shot's first clip at any motion scale.
+MAX_CROP = 0.07
 # A warm cast: red up, blue down, the direction long chained renders tend to yellow in.
 WARM = np.array([1.0, 0.25, -1.0], np.float32)
 DRIFT_KEYS = ("color", "brightness", "jump")
 
 
 class DraftVideo:
-    version = "2"
+    version = "3"
     model_group = None
     supports_last_image = True
 
@@ -103,10 +107,14 @@ class DraftVideo:
         and then by `shift` (fractions of the frame: a synthetic seam jump)."""
         height, width = image.shape[:2]
         reach = min(1.0, self.pan / self.zoom) if self.zoom > 0 else 0.0
+        # Zoom and pan together never cut more than MAX_CROP off a side.
+        scale = min(scale, 1 / (1 - 2 * MAX_CROP))
         slack = (1 - 1 / scale) / 2
+        room = max(0.0, MAX_CROP - slack)
+        pan = np.clip(direction * slack * reach, -room, room)
         offset = np.zeros(2) if shift is None else shift
-        cx = width / 2 + (direction[0] * slack * reach + offset[0]) * width
-        cy = height / 2 + (direction[1] * slack * reach + offset[1]) * height
+        cx = width / 2 + (pan[0] + offset[0]) * width
+        cy = height / 2 + (pan[1] + offset[1]) * height
         matrix = np.array(
             [[scale, 0, width / 2 - scale * cx], [0, scale, height / 2 - scale * cy]],
             dtype=np.float64,
