@@ -12,6 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import ROOT, Cli, ok, tiny_job
 from rich.console import Console
 
@@ -70,6 +71,7 @@ def test_first_music_video_says_what_it_is_doing_within_3_s(cli: Cli, tmp_path: 
     assert first < 3.0, said
 
 
+@pytest.mark.slow
 def test_plan_time_analysis_counts_as_ran_and_library_warnings_go_to_the_log(cli: Cli):
     result = ok(cli("preset=draft", "video.frames=17", job=music_job(max_seconds=3)))
     assert "analysing the beats of loop_120bpm.flac" in result.stderr

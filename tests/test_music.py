@@ -239,6 +239,7 @@ def test_music_video_through_the_cli_keeps_picture_and_sound_together(cli: Cli, 
     assert all(n["status"] == "cached" for n in cli.run_json(again)["nodes"])
 
 
+@pytest.mark.slow
 def test_librosa_compiles_under_a_machine_wide_lock() -> None:
     """Parallel renders on a fresh install must not compile librosa's numba functions at the
     same time (mixed cache files crash the next process): a second process waits for the lock."""
