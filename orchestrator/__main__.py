@@ -12,6 +12,7 @@ import hydra
 from orchestrator import commands, compose, task, usage
 from orchestrator.config import CONF_DIR
 from orchestrator.errors import USER_ERROR_EXIT, RengaError
+from orchestrator.fastexit import exits_fast
 
 
 class _StartupStderr(io.TextIOBase):
@@ -63,6 +64,7 @@ def one_line(text: str) -> str:
     return f"error: {key}: {message}" if key else f"error: {message}"
 
 
+@exits_fast
 def main() -> None:
     """`renga inspect|reproduce|plan ...` are handled here before Hydra parses the argv."""
     command = sys.argv[1] if len(sys.argv) > 1 else None

@@ -138,3 +138,26 @@ def test_draft_motion_keeps_the_card_text_in_view(tmp_path: Path):
         for colour in colours:
             distance = np.abs(last - np.array(colour)).sum(axis=2)
             assert distance.min() < 60, f"seed {seed}: mark {colour} was cropped"
+
+
+def test_fast_exit_keeps_the_exit_code_output_and_exit_handlers(tmp_path: Path):
+    """With torch loaded the CLI skips the interpreter's teardown, and nothing else."""
+    mark = tmp_path / "handler-ran"
+    script = (
+        "import atexit, sys, torch\n"
+        "from orchestrator.fastexit import exits_fast\n"
+        f"atexit.register(lambda: open({str(mark)!r}, 'w').write('yes'))\n"
+        "@exits_fast\n"
+        "def main():\n"
+        "    print('done', end='')\n"
+        "    sys.exit(int(sys.argv[1]))\n"
+        "main()\n"
+        "print('after main')\n"
+    )
+    for code in (0, 2):
+        mark.unlink(missing_ok=True)
+        result = subprocess.run(
+            [sys.executable, "-c", script, str(code)], cwd=ROOT, capture_output=True, text=True
+        )
+        assert (result.returncode, result.stdout) == (code, "done")
+        assert mark.read_text() == "yes"
