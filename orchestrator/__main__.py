@@ -9,9 +9,19 @@ import sys
 
 import hydra
 
-from orchestrator import commands, compose_errors, jobfile, signals, store_commands, task
+from orchestrator import (
+    commands,
+    compose,
+    compose_errors,
+    jobfile,
+    signals,
+    store_commands,
+    task,
+    usage,
+)
 from orchestrator.config import CONF_DIR
 from orchestrator.errors import USER_ERROR_EXIT, RengaError
+from orchestrator.fastexit import exits_fast
 
 
 class _StartupStderr(io.TextIOBase):
@@ -65,6 +75,7 @@ def one_line(text: str) -> str:
     return f"error: {key}: {message}" if key else f"error: {message}"
 
 
+@exits_fast
 def main() -> None:
     """SIGINT and SIGTERM end any command with one line and exit 128 + the signal's number."""
     signals.install()
@@ -80,8 +91,16 @@ def _main() -> None:
     """`renga inspect|reproduce|plan|store ...` are handled here before Hydra parses the argv."""
     command = sys.argv[1] if len(sys.argv) > 1 else None
     args = sys.argv[2:]
+    page = usage.command_help(command)
+    if page is not None and any(a in usage.HELP_FLAGS for a in args):
+        print(page, end="")
+        return
     try:
         if command not in commands.COMMANDS:
+            if "--version" in sys.argv[1:]:
+                # Hydra's own flag would print Hydra's version; renga's names what shapes a render.
+                print(usage.version_text())
+                return
             _run_app()
             return
         if command == "inspect":
@@ -102,6 +121,7 @@ def _run_app() -> None:
     global _startup
     # Before Hydra composes: it instantiates `hydra.callbacks` before renga's task runs.
     jobfile.check_argv(sys.argv[1:])
+    compose.install()
     if os.environ.get("HYDRA_FULL_ERROR"):
         app()
         return

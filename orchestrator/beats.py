@@ -12,8 +12,11 @@ one-minute one; `bench/memory.py`).
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.util
 import json
 import math
+import os
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -28,6 +31,7 @@ from orchestrator import integrity, media
 from orchestrator.executors import run_node
 from orchestrator.graph import Node, node_key
 from orchestrator.models import ModelPool
+from orchestrator.progress import NodeRecord, quiet_warnings, status
 from orchestrator.stage import NodeContext
 from orchestrator.store import Store
 
@@ -124,30 +128,54 @@ def node(soundtrack: Path, settings: dict[str, Any]) -> Node:
     return made
 
 
-def load_or_analyse(made: Node, store: Store | None) -> Analysis:
-    """The stored analysis for this node's key, analysing and publishing it first if absent."""
+def load_or_analyse(made: Node, store: Store | None) -> tuple[Analysis, NodeRecord | None]:
+    """The stored analysis for this node's key, analysing and publishing it first if absent,
+    and the node's record (it ran here, at plan time, or came from the store)."""
     if store is None:
-        return _analyse_with(made.files["soundtrack"], made.params)
+        return _analyse_with(made.files["soundtrack"], made.params), None
     # The plan reads this entry, so it is hashed first like any entry that feeds a node.
     if store.lookup(made.stage, made.key) is not None and (
         damage := store.intact(made.stage, made.key)
     ):
         integrity.warn(damage, store.set_aside(made.stage, made.key))
-    run_node(made, {}, store, ModelPool(), lambda done, total: None)
+    if store.lookup(made.stage, made.key) is None:
+        if not _numba_cache_ready():
+            status("preparing beat analysis (first run after install, ~1 min)")
+        status(f"analysing the beats of {made.files['soundtrack'].name}")
+    record = run_node(made, {}, store, ModelPool(), lambda done, total: None)
     entry = store.entry(made.stage, made.key)
-    return Analysis.from_json(json.loads((entry / FILE).read_text()))
+    return Analysis.from_json(json.loads((entry / FILE).read_text())), record
+
+
+def _numba_cache_ready() -> bool:
+    """Whether librosa's numba functions are compiled in the cache numba will read: in
+    $NUMBA_CACHE_DIR, else beside librosa's sources or in the user-wide cache (numba names
+    each directory `<parent>_<sha1 of the source directory>`)."""
+    spec = importlib.util.find_spec("librosa")
+    if spec is None or spec.origin is None:
+        return True
+    source = os.path.join(os.path.dirname(os.path.abspath(spec.origin)), "util")
+    subdir = f"util_{hashlib.sha1(source.encode()).hexdigest()}"
+    if custom := os.environ.get("NUMBA_CACHE_DIR"):
+        places = [Path(custom) / subdir]
+    else:
+        user_cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+        places = [Path(source) / "__pycache__", Path(user_cache) / "numba" / subdir]
+    return any(next(place.glob("*.nbi"), None) for place in places if place.is_dir())
 
 
 def _analyse_with(path: Path, settings: dict[str, Any]) -> Analysis:
-    return analyse(
-        path,
-        tracker=settings["tracker"],
-        beats_per_bar=settings["beats_per_bar"],
-        fps=Fraction(settings["fps"]),
-        bpm=settings["bpm"],
-        start=settings.get("start", 0.0),
-        stop=settings.get("stop"),
-    )
+    # librosa's warnings (n_fft too large for a short bar, ...) are not the user's to act on.
+    with quiet_warnings("renga.beats"):
+        return analyse(
+            path,
+            tracker=settings["tracker"],
+            beats_per_bar=settings["beats_per_bar"],
+            fps=Fraction(settings["fps"]),
+            bpm=settings["bpm"],
+            start=settings.get("start", 0.0),
+            stop=settings.get("stop"),
+        )
 
 
 def analyse(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from orchestrator import usage
 from orchestrator.batch import readable_dirname
 from orchestrator.schema import register_configs
 
@@ -33,6 +34,11 @@ def register() -> None:
         OmegaConf.register_new_resolver("asset", asset)
     if not OmegaConf.has_resolver("readable_dirname"):
         OmegaConf.register_new_resolver("readable_dirname", readable_dirname)
+    # `renga --help` (conf/hydra/help/renga.yaml).
+    for name, resolver in (("renga_groups", usage.groups_text), ("renga_store", usage.store_text),
+                           ("renga_version", lambda: usage.__version__)):  # fmt: skip
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver)
 
 
 register()

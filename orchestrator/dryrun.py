@@ -157,9 +157,15 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+PROMPT_WIDTH = 48
+
+
 def _first_line(text: str) -> str:
+    """The prompt's first line (a Markdown title, or the start of a plain prompt), cut to one
+    width so every row of the column reads the same way."""
     line = next((line for line in text.splitlines() if line.strip()), "")
-    return line.strip().lstrip("#-* ")
+    line = " ".join(line.strip().lstrip("#-* ").split())
+    return line if len(line) <= PROMPT_WIDTH else line[: PROMPT_WIDTH - 1].rstrip() + "…"
 
 
 def render_text(plan: dict[str, Any]) -> str:

@@ -283,9 +283,14 @@ def load_pipeline(spec: PipelineSpec) -> Any:
     """Build the pipeline `spec` describes, on its device, with its settings and LoRAs applied."""
     import diffusers
 
+    from orchestrator.progress import status
+
     _quiet()
     _prime_device_constructors()
     device = resolve_device(spec.device)
+    status(f"loading {spec.pipeline} ({spec.key}) from {source_words(spec.source)} onto {device}")
+    for name, _, path in spec.single_files:
+        status(f"  {name} from {path}")
     dtype = resolve_dtype(spec.dtype, device)
     local_only = not spec.allow_download or offline()
     components = {
@@ -300,6 +305,13 @@ def load_pipeline(spec: PipelineSpec) -> Any:
     _apply_loras(pipe, spec.loras, spec.denoisers)
     _apply_runtime(pipe, spec, device, dtype)
     return pipe
+
+
+def source_words(source: str) -> str:
+    """Where a model's weights come from, as a user would look for them."""
+    if Path(os.path.expanduser(source)).is_dir():
+        return str(Path(os.path.expanduser(source)).absolute())
+    return f"the Hugging Face cache ({source})"
 
 
 def _prime_device_constructors() -> None:

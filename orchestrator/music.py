@@ -9,7 +9,7 @@ Shots longer than one clip are chained by the ordinary segment planner.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from orchestrator import beats, media
 from orchestrator.errors import UserError
+from orchestrator.progress import NodeRecord
 from orchestrator.schema.job import MAX_JOB_SECONDS, MusicConfig
 from orchestrator.store import Store
 
@@ -49,6 +50,8 @@ class MusicPlan:
     cuts: tuple[Cut, ...]
     analysis: beats.Analysis
     settings: dict[str, Any]
+    # The analysis node's record when it ran at plan time (the run counts it as ran).
+    analysed: NodeRecord | None = field(default=None, compare=False)
 
 
 def plan_music(
@@ -70,7 +73,7 @@ def plan_music(
     begin, stop = beats.region(start, music.max_seconds, fps)
     settings = beats.params(music.tracker, music.beats_per_bar, fps, music.bpm, begin, stop)
     made = beats.node(soundtrack, settings)
-    analysis = beats.load_or_analyse(made, store)
+    analysis, record = beats.load_or_analyse(made, store)
     start, window = _window(music, analysis.duration)
     total = round(window * fps)
     if total < 1:
@@ -84,7 +87,8 @@ def plan_music(
     for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
         energy = _energy(analysis.onset[first + a : first + b], average)
         cuts.append(_cut(job, k, b - a, start + a / fps, energy))
-    return MusicPlan(start, total, tuple(cuts), analysis, settings)
+    analysed = record if record is not None and record.status == "ran" else None
+    return MusicPlan(start, total, tuple(cuts), analysis, settings, analysed)
 
 
 def check_unused(music: DictConfig) -> None:

@@ -6,8 +6,11 @@ Every event also goes to the `renga` logger, which Hydra's job logging writes to
 from __future__ import annotations
 
 import logging
+import sys
+import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +27,25 @@ from rich.progress import (
 from rich.table import Table
 
 log = logging.getLogger("renga")
+
+
+def status(message: str) -> None:
+    """One line on the terminal (and in renga.log) before something that takes a while."""
+    print(message, file=sys.stderr, flush=True)
+    log.info("%s", message)
+
+
+@contextmanager
+def quiet_warnings(logger: str) -> Iterator[None]:
+    """Warnings raised inside go to renga.log only: a library's advice to its programmer
+    (librosa's `n_fft is too large`) is noise on a user's terminal."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        yield
+    for warning in caught:
+        message = f"{warning.category.__name__}: {warning.message} ({warning.filename})"
+        # renga.yaml gives the log a file handler only: these reach renga.log, not the terminal.
+        logging.getLogger(logger).warning("%s", message)
 
 
 @dataclass
@@ -130,7 +152,8 @@ class Reporter:
         ]
         ran = sum(r.status == "ran" for r in records)
         if ran == 0:
-            lines.append(f"nothing to do: all {len(records)} nodes were cached")
+            every = "the 1 node was" if len(records) == 1 else f"all {len(records)} nodes were"
+            lines.append(f"nothing to do: {every} cached")
         lines += [f"{name}: {value}" for name, value in extra.items()]
         lines.append(f"output: {output}")
         log.info("finished: %d nodes ran, %d cached", ran, len(records) - ran)

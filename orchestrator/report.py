@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ def write_report(
 ) -> Path:
     """Build the page from run.json's summary plus the store's files, and publish it atomically."""
     path = run_dir / REPORT_FILE
-    write_text_atomic(path, render(summary, timeline, graph, store, cfg, error))
+    write_text_atomic(path, render(summary, timeline, graph, store, cfg, error, run_dir))
     return path
 
 
@@ -57,11 +58,14 @@ def render(
     store: Store,
     cfg: DictConfig,
     error: str | None = None,
+    run_dir: Path | None = None,
 ) -> str:
     records = {n["id"]: n for n in summary.get("nodes", [])}
     name = str(cfg.job.get("name", "renga"))
     sections = [
-        _header(name, summary, timeline, graph, records, error, _poster(timeline, graph, store)),
+        _header(
+            name, summary, timeline, graph, records, error, _poster(timeline, graph, store), run_dir
+        ),  # fmt: skip
         _keyframes(timeline, graph, store, records),
     ]
     if timeline.mode == "video":
@@ -85,6 +89,7 @@ def _header(
     records: Mapping[str, Any],
     error: str | None,
     poster_uri: str | None,
+    run_dir: Path | None = None,
 ) -> str:
     complete = bool(summary.get("complete"))
     status = "complete" if complete else "failed" if error else "incomplete"
@@ -108,7 +113,9 @@ def _header(
     out = ""
     if output:
         link = f'<a href="{_esc(output)}">{_esc(output)}</a>'
-        again = f"<code>renga reproduce {_esc(output)}</code>"
+        # An absolute path, so the command works from any directory.
+        target = (run_dir.absolute() / output) if run_dir is not None else Path(output)
+        again = f"<code>renga reproduce {_esc(shlex.quote(str(target)))}</code>"
         out = f'<p class="output">output: {link} · run it again: {again}</p>'
         if output.endswith(PLAYABLE):
             poster = f' poster="{_esc(poster_uri)}"' if poster_uri else ""
@@ -370,9 +377,14 @@ def metric_series(metrics: Mapping[str, Any]) -> dict[str, list[float]]:
     return {k: v for k, v in series.items() if not k.endswith((".index", ".seam"))}
 
 
+# Series shorter than this are drawn as bars (a one-join video has one seam).
+BAR_CHART_BELOW = 3
+
+
 def _chart(name: str, values: Sequence[float]) -> str:
     width, height, left, bottom, top = 440, 170, 52, 26, 14
-    lo, hi = min(values), max(values)
+    # From zero (ratios and colour distances are not negative): a bar's height is its value.
+    lo, hi = min(0.0, min(values)), max(values)
     if math.isclose(lo, hi):
         lo, hi = lo - 1, hi + 1
     span_x = width - left - 12
@@ -393,8 +405,20 @@ def _chart(name: str, values: Sequence[float]) -> str:
         f'<text x="{left - 6}" y="{height - bottom}" class="lab" text-anchor="end">{_fmt(lo)}'
         "</text>",
     ]
-    points = " ".join(f"{px(i):.1f},{py(v):.1f}" for i, v in enumerate(values))
-    parts.append(f'<polyline points="{points}" class="series"/>')
+    if n < BAR_CHART_BELOW:
+        # A line through one or two points says nothing: bars, each labelled with its value.
+        bar = span_x / n * 0.4
+        for i, v in enumerate(values):
+            y0, y1 = sorted((py(0.0), py(v)))
+            parts.append(
+                f'<rect x="{px(i) - bar / 2:.1f}" y="{y0:.1f}" width="{bar:.1f}" '
+                f'height="{max(y1 - y0, 1.0):.1f}" class="vbar"/>'
+                f'<text x="{px(i):.1f}" y="{y0 - 5:.1f}" class="lab" text-anchor="middle">'
+                f"{_fmt(v)}</text>"
+            )
+    else:
+        points = " ".join(f"{px(i):.1f},{py(v):.1f}" for i, v in enumerate(values))
+        parts.append(f'<polyline points="{points}" class="series"/>')
     label_every = max(1, math.ceil(n / 12))
     for i, v in enumerate(values):
         parts.append(
@@ -556,6 +580,7 @@ svg .beat.b1 { stroke:#e15759; }
 svg .beat.b2 { stroke:#76b7b2; }
 svg .series { fill:none; stroke:var(--accent); stroke-width:2; }
 svg .dot { fill:var(--accent); }
+svg .vbar { fill:var(--accent); opacity:0.85; }
 .charts { display:grid; grid-template-columns:repeat(auto-fill, minmax(420px, 1fr)); gap:14px; }
 .chart { margin:0; background:#121317; border:1px solid var(--line); border-radius:8px;
   padding:8px 10px; }

@@ -112,8 +112,10 @@ def execute(cfg: DictConfig, run_dir: Path, reporter: Reporter) -> dict[str, Any
         publish(run_dir, timeline, graph, stages, store, records, error=stop)
         raise stop from None
     except BaseException as exc:
+        _planned(records, timeline)
         publish(run_dir, timeline, graph, stages, store, records, error=exc)
         raise
+    _planned(records, timeline)
     try:
         output = publish(run_dir, timeline, graph, stages, store, records)
     except KeyboardInterrupt as exc:
@@ -136,6 +138,15 @@ def _in_store(graph: Graph, store: Store) -> int:
     return sum((store.entry(node.stage, node.key) / MANIFEST).is_file() for node in graph)
 
 
+def _planned(records: list[NodeRecord], timeline: Timeline) -> None:
+    """Nodes that ran at plan time (a music video's beat analysis) ran in this run, although
+    the executor found them in the store."""
+    made = timeline.music.analysed if timeline.music is not None else None
+    for i, record in enumerate(records):
+        if made is not None and record.id == made.id and record.key == made.key:
+            records[i] = made
+
+
 def _headline(timeline: Timeline, stages: Stages) -> dict[str, str]:
     if timeline.mode == "stills":
         return {"keyframes": str(len(timeline.keyframes))}
@@ -155,12 +166,18 @@ def _peak_memory(records: list[NodeRecord]) -> dict[str, str]:
     return {"peak GPU memory": f"{gib:.1f} GiB ({node})"}
 
 
+# Summary lines in this order, then any other in alphabetical order: a node that ran reports
+# them in its own order, one from the store in the manifest's (sorted) order.
+LINE_ORDER = ("seams", "colour drift", "loop seam")
+
+
 def _node_lines(records: list[NodeRecord]) -> dict[str, str]:
-    """Summary lines a node reported in its metrics (seams, drift, ...)."""
+    """Summary lines nodes reported in their metrics (seams, drift, ...), in a stable order."""
     lines: dict[str, str] = {}
     for record in records:
         lines.update(record.metrics.get("summary", {}))
-    return lines
+    rank = {name: i for i, name in enumerate(LINE_ORDER)}
+    return dict(sorted(lines.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0])))
 
 
 def published_files(

@@ -294,9 +294,10 @@ def _summary(metrics: dict[str, Any]) -> dict[str, str]:
     """Lines for the run summary."""
     lines = {}
     if "seam_jump_max" in metrics:
+        count = len(metrics["seams"])
         line = (
-            f"{len(metrics['seams'])} joins, jump ratio mean {metrics['seam_jump_mean']:.2f} "
-            f"max {metrics['seam_jump_max']:.2f}"
+            f"{count} join{'' if count == 1 else 's'}, jump ratio mean "
+            f"{metrics['seam_jump_mean']:.2f} max {metrics['seam_jump_max']:.2f}"
         )
         if "seam_motion_max" in metrics:
             line += (

@@ -32,6 +32,7 @@ def _decode_errors(path: Path) -> str:
     return result.stderr.strip()
 
 
+@pytest.mark.slow
 def test_readme_quick_start_renders_the_example(cli: Cli):
     result = ok(cli("preset=draft"))
     run = cli.run_json(result)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 CHECK = """
@@ -17,6 +18,7 @@ with torch.device("meta"):
 """
 
 
+@pytest.mark.slow
 def test_meta_device_blocks_still_work_after_a_pipeline_load(tiny_models):
     result = subprocess.run(
         [sys.executable, "-c", CHECK, str(tiny_models["a14b"])],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import Cli, ok, tiny_job
 
 FAST = ("preset=draft", "video.frames=17")
@@ -19,6 +20,7 @@ def _statuses(nodes: list[dict]) -> dict[str, tuple[str, str]]:
     return {n["id"]: (n["key"], n["status"].replace("to run", "ran")) for n in nodes}
 
 
+@pytest.mark.slow
 def test_plan_agrees_with_what_the_run_then_does(cli: Cli):
     job = tiny_job()
     job["shots"][0]["seconds"] = 1.5

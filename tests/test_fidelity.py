@@ -47,6 +47,7 @@ def render(tmp_path_factory: pytest.TempPathFactory):
     return run
 
 
+@pytest.mark.slow
 def test_drift_correction_cuts_end_of_video_drift_at_least_3x(render):
     _, plain = render()
     assert len(plain["drift"]) == 10

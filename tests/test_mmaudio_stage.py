@@ -194,6 +194,7 @@ def test_shapes_override_reaches_the_config(mmaudio_files) -> None:
     assert override.startswith("audio.shapes={network:")
 
 
+@pytest.mark.slow
 def test_plan_lists_the_windows_with_their_share_of_frames(
     cli: Cli, mmaudio_files, offline_env
 ) -> None:

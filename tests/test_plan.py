@@ -21,6 +21,7 @@ def test_clip_length_is_4k_plus_1():
     assert [clip_length(n) for n in (1, 5, 6, 9, 81, 82)] == [5, 5, 9, 9, 81, 85]
 
 
+@pytest.mark.slow
 def test_each_shot_gets_exactly_its_frames(make_config):
     for seconds, transition, overlap, loop in itertools.product(
         (0.25, 1.0, 1.3, 2.9), ("cut", "continue", "morph"), (0, 1, 3), ("none", "closure")

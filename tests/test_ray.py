@@ -29,6 +29,7 @@ def four_shots() -> dict:
     return job
 
 
+@pytest.mark.slow
 def test_ray_gives_the_local_executors_output(cli: Cli):
     local = ok(cli(*FAST, job=four_shots()))
     cli.cache = cli.tmp / "ray-cache"

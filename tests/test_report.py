@@ -114,7 +114,10 @@ def test_seam_metrics_and_beats_are_drawn_whatever_their_shape(make_config, tmp_
     page = tmp_path / "report.html"
     page.write_text(render(summary, timeline, graph, store, cfg))
     text = page.read_text()
-    assert text.count("<polyline") == 4
+    # Three-point series are lines; the two-seam ones are bars labelled with their values.
+    assert text.count("<polyline") == 2
+    assert text.count('class="vbar"') == 4
+    assert ">0.88</text>" in text and ">2.5</text>" in text
     assert text.count('class="beat') == 4
     assert "not rendered" in text
     _assert_clean(page, images=0)

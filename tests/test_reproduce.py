@@ -74,6 +74,7 @@ def test_video_carries_the_resolved_config_and_inspect_prints_it(cli: Cli):
     assert "a red kite over a field" in shown and "video:" in shown
 
 
+@pytest.mark.slow
 def test_reproduce_of_an_unchanged_video_runs_no_node_and_gives_the_same_file(cli: Cli):
     job = tiny_job(soundtrack="${asset:music/loop_120bpm.flac}", transition="continue")
     job["shots"][0]["seconds"] = 1.5
@@ -88,6 +89,7 @@ def test_reproduce_of_an_unchanged_video_runs_no_node_and_gives_the_same_file(cl
     assert (again.run_dir / ".hydra" / "config.yaml").is_file()
 
 
+@pytest.mark.slow
 def test_reproduce_renders_from_an_empty_store_and_takes_overrides(cli: Cli, tmp_path: Path):
     first = ok(cli(*FAST, job=tiny_job()))
     final = first.run_dir / "final.mp4"
@@ -132,6 +134,7 @@ def test_inspect_and_reproduce_reject_files_without_metadata(tmp_path: Path, mak
         assert message in lines[0]
 
 
+@pytest.mark.slow
 def test_reproduce_a_keyframe_png_from_its_node_params(cli: Cli, tmp_path: Path):
     from PIL import Image
 

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pyloudnorm
 
 from orchestrator import media
 from orchestrator.errors import UserError
@@ -63,6 +62,9 @@ def _fade(music: np.ndarray, fade_in: int, fade_out: int) -> None:
 def normalise_loudness(samples: np.ndarray, rate: int, target: float) -> np.ndarray:
     """Gain to integrated loudness `target` (BS.1770); silence and clips shorter than one
     gating block have no defined loudness and pass through unchanged."""
+    # Imported here: pyloudnorm brings scipy.signal (0.3-1 s), which planning never needs.
+    import pyloudnorm
+
     meter = pyloudnorm.Meter(rate)
     if samples.shape[1] < meter.block_size * rate:
         return samples

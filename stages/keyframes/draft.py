@@ -7,6 +7,7 @@ and with no weights.
 from __future__ import annotations
 
 import colorsys
+import math
 import re
 
 import numpy as np
@@ -16,9 +17,13 @@ from orchestrator import media
 from orchestrator.plan import Timeline
 from orchestrator.stage import KeyframeRequest, NodeContext
 
+# Text stays this far (a fraction of the card) from every edge: the draft video's pan and zoom
+# crop less than this (stages/video/draft.py, MAX_CROP), so the card stays readable in motion.
+SAFE_MARGIN = 0.08
+
 
 class DraftKeyframes:
-    version = "1"
+    version = "2"
     model_group = None
 
     def __init__(self, font_size: int = 0) -> None:
@@ -61,22 +66,23 @@ def _write_prompt(card: Image.Image, request: KeyframeRequest, size: int) -> Non
     draw = ImageDraw.Draw(card)
     small = ImageFont.load_default(size=max(10, size * 2 // 3))
     font = ImageFont.load_default(size=size)
-    margin = size
+    left = max(size, math.ceil(SAFE_MARGIN * card.width))
+    top = max(size // 2, math.ceil(SAFE_MARGIN * card.height))
     draw.text(
-        (margin, margin // 2),
+        (left, top),
         f"SHOT {request.shot + 1}/{request.shots}   seed {request.seed}",
         font=small,
         fill=(255, 255, 255),
         stroke_width=max(1, size // 12),
         stroke_fill=(0, 0, 0),
     )
-    lines = _wrap(_plain(request.prompt), font, card.width - 2 * margin)
-    y = margin * 2
+    lines = _wrap(_plain(request.prompt), font, card.width - 2 * left)
+    y = top + size * 3 // 2
     for line in lines:
-        if y + size > card.height - margin // 2:
+        if y + size > card.height - top:
             break
         draw.text(
-            (margin, y), line, font=font, fill=(255, 255, 255),
+            (left, y), line, font=font, fill=(255, 255, 255),
             stroke_width=max(1, size // 10), stroke_fill=(0, 0, 0),
         )  # fmt: skip
         y += int(size * 1.3)

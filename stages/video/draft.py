@@ -23,13 +23,17 @@ from orchestrator.plan import Timeline
 from orchestrator.stage import NodeContext, SegmentRequest
 from stages import motion
 
+# The most of the start frame a clip's pan may take a side to: less than the draft cards'
+# title-safe margin (stages/keyframes/draft.py, 8 %), so the card's text stays in view for a
+# shot's first clip at the default zoom and any music motion scale.
+MAX_CROP = 0.07
 # A warm cast: red up, blue down, the direction long chained renders tend to yellow in.
 WARM = np.array([1.0, 0.25, -1.0], np.float32)
 DRIFT_KEYS = ("color", "brightness", "jump")
 
 
 class DraftVideo:
-    version = "2"
+    version = "3"
     model_group = None
     supports_last_image = True
 
@@ -127,10 +131,14 @@ class DraftVideo:
         and then by `shift` (fractions of the frame: a synthetic seam jump)."""
         height, width = image.shape[:2]
         reach = min(1.0, self.pan / self.zoom) if self.zoom > 0 else 0.0
+        # The pan never takes a side past MAX_CROP (the default zoom at the highest music energy
+        # crops 6.9 %); a zoom set higher than that is the user's choice and is not held back.
         slack = (1 - 1 / scale) / 2
+        room = max(0.0, MAX_CROP - slack)
+        pan = np.clip(direction * slack * reach, -room, room)
         offset = np.zeros(2) if shift is None else shift
-        cx = width / 2 + (direction[0] * slack * reach + offset[0]) * width
-        cy = height / 2 + (direction[1] * slack * reach + offset[1]) * height
+        cx = width / 2 + (pan[0] + offset[0]) * width
+        cy = height / 2 + (pan[1] + offset[1]) * height
         matrix = np.array(
             [[scale, 0, width / 2 - scale * cx], [0, scale, height / 2 - scale * cy]],
             dtype=np.float64,

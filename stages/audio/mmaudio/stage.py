@@ -23,6 +23,7 @@ from orchestrator import media
 from orchestrator.errors import UserError
 from orchestrator.models import DTYPES, resolve_device, resolve_dtype
 from orchestrator.plan import Timeline
+from orchestrator.progress import status
 from orchestrator.stage import NodeContext
 from stages.audio.mmaudio.clip import clip_folder
 from stages.audio.mmaudio.windows import AudioWindow, equal_power_join, plan_windows
@@ -318,6 +319,7 @@ class MMAudioAudio:
         from stages.audio.mmaudio.variants import VARIANTS
 
         device = resolve_device(self.device)
+        status(f"loading MMAudio {self.variant} from {weights} onto {device}")
         return MMAudioPipeline.load(
             VARIANTS[self.variant],
             self._shapes(),
