@@ -49,7 +49,7 @@ def test_help_is_rengas_own_page(tmp_path: Path):
     page = renga(
         "--config-dir", str(jobs), "job=mine", "preset=draft", f"cache_dir={tmp_path}", "-h"
     ).stdout
-    assert "  job          example, loop, mine*, music_video\n" in page
+    assert "  job          cast_example, example, loop, mine*, music_video\n" in page
     assert "  keyframes    draft*, images, zit\n" in page
     assert f"store     {tmp_path}\n" in page
 
