@@ -23,8 +23,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from music_tracks import write_track  # noqa: E402
 
-from orchestrator import beats  # noqa: E402
-from orchestrator.music import cut_frames  # noqa: E402
+from orchestrator.plan import beats  # noqa: E402
+from orchestrator.plan.music import cut_frames  # noqa: E402
 
 # (start, end) BPM; the last song speeds up as it plays.
 TEMPI = ((90, 90), (120, 120), (128, 128), (140, 140), (174, 174), (100, 130))

@@ -30,7 +30,7 @@ def plan(clips: int, width: int, height: int, frames: int) -> Any:
     from omegaconf import OmegaConf
 
     from orchestrator.config import CONF_DIR  # registers the config schemas
-    from orchestrator.plan import plan_job
+    from orchestrator.plan.job import plan_job
     from stages.video.draft import DraftVideo
 
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
@@ -49,10 +49,10 @@ def render(timeline: Any, mode: str, work: Path, zoom: float, pan: float) -> dic
     """Clips for every segment, chained in `mode`, assembled; the assemble metrics."""
     import numpy as np
 
-    from orchestrator import media
-    from orchestrator.models import ModelPool
+    from orchestrator.media import video as media
     from orchestrator.stage import KeyframeRequest, NodeContext, SegmentRequest
     from stages.assemble import Assembler
+    from stages.diffusion.loading import ModelPool
     from stages.keyframes.draft import DraftKeyframes
     from stages.video.draft import DraftVideo
 

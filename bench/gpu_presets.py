@@ -188,7 +188,7 @@ def plain_child(models: Path, work: Path, setting: str, size: str, steps: int) -
     from diffusers import WanImageToVideoPipeline
     from PIL import Image
 
-    from orchestrator import media
+    from orchestrator.media import video as media
 
     spec = SIZES[size]
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from orchestrator import media
+from orchestrator.media import video as media
 
 ROOT = Path(__file__).resolve().parent.parent
 

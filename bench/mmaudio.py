@@ -29,14 +29,14 @@ from tiny_mmaudio_cond import write_clip_folder, write_official_synchformer  # n
 from tiny_mmaudio_decoder import write_official_vae, write_official_vocoder  # noqa: E402
 from tiny_mmaudio_flow import write_official_flow  # noqa: E402
 
-from orchestrator import media  # noqa: E402
-from orchestrator.models import ModelPool, resolve_device, resolve_dtype  # noqa: E402
+from orchestrator.media import video as media  # noqa: E402
 from orchestrator.stage import NodeContext  # noqa: E402
 from stages.audio.mmaudio.decoder import decoder_config  # noqa: E402
 from stages.audio.mmaudio.stage import MMAudioAudio  # noqa: E402
 from stages.audio.mmaudio.synchformer import SynchformerConfig  # noqa: E402
 from stages.audio.mmaudio.variants import VARIANTS  # noqa: E402
 from stages.audio.mmaudio.windows import AudioWindow  # noqa: E402
+from stages.diffusion.loading import ModelPool, resolve_device, resolve_dtype  # noqa: E402
 
 
 def write_install(root: Path, variant: str) -> dict[str, Path]:

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def make_video(path: Path, seconds: int, fps: int, width: int, height: int) -> None:
     import numpy as np
 
-    from orchestrator import media
+    from orchestrator.media import video as media
 
     ramp = np.linspace(0, 255, width, dtype=np.uint8)[None, :, None]
 
@@ -46,7 +46,7 @@ def ours(path: Path, start: float, duration: float) -> None:
 def reference(path: Path, start: float, duration: float) -> None:
     import torch
 
-    from orchestrator import media
+    from orchestrator.media import video as media
     from stages.audio.mmaudio.frames import (
         CLIP_FPS,
         SYNC_FPS,

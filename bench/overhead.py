@@ -48,8 +48,8 @@ def renga_run(models: dict[str, Path], work: Path, segments: int) -> float:
     from rich.console import Console
 
     from orchestrator.config import CONF_DIR
-    from orchestrator.progress import Reporter
-    from orchestrator.run import execute
+    from orchestrator.engine.progress import Reporter
+    from orchestrator.render.run import execute
 
     started = time.perf_counter()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
@@ -68,7 +68,7 @@ def plain_run(models: dict[str, Path], work: Path, segments: int) -> float:
     from diffusers import WanImageToVideoPipeline, ZImagePipeline
     from PIL import Image
 
-    from orchestrator import media
+    from orchestrator.media import video as media
 
     started = time.perf_counter()
     zit = ZImagePipeline.from_pretrained(models["zit"], local_files_only=True)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from orchestrator import usage
-from orchestrator.batch import readable_dirname
+from orchestrator.cli import usage
+from orchestrator.cli.batch import readable_dirname
 from orchestrator.schema import register_configs
 
 _HERE = Path(__file__).resolve().parent

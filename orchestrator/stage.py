@@ -16,8 +16,8 @@ import numpy as np
 from PIL import Image
 
 if TYPE_CHECKING:
-    from orchestrator.models import ModelPool
-    from orchestrator.plan import Timeline
+    from orchestrator.plan.job import Timeline
+    from stages.diffusion.loading import ModelPool
 
 StepCallback = Callable[[int, int], None]
 

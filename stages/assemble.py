@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator import media
-from orchestrator.errors import UserError
-from orchestrator.plan import SegmentPlan, Timeline
+from orchestrator.engine.errors import UserError
+from orchestrator.media import video as media
+from orchestrator.plan.job import SegmentPlan, Timeline
 from orchestrator.stage import NodeContext
 from stages import color
 from stages.metrics import SeamMeter, delta_e, mean_lab

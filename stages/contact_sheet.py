@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
-from orchestrator.plan import Timeline
+from orchestrator.plan.job import Timeline
 
 
 class ContactSheet:

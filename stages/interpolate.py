@@ -17,9 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from orchestrator import media
-from orchestrator.errors import UserError
-from orchestrator.plan import Timeline
+from orchestrator.engine.errors import UserError
+from orchestrator.media import video as media
+from orchestrator.plan.job import Timeline
 from orchestrator.stage import NodeContext
 
 FACTORS = (2, 4)

@@ -27,9 +27,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from orchestrator import media
-from orchestrator.errors import UserError
-from orchestrator.plan import ShotPlan, Timeline
+from orchestrator.engine.errors import UserError
+from orchestrator.media import video as media
+from orchestrator.plan.job import ShotPlan, Timeline
 from orchestrator.stage import NodeContext
 
 log = logging.getLogger("renga.lipsync")

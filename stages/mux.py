@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from orchestrator import media
-from orchestrator.errors import UserError
-from orchestrator.plan import Timeline
+from orchestrator.engine.errors import UserError
+from orchestrator.media import video as media
+from orchestrator.plan.job import Timeline
 from orchestrator.stage import NodeContext
 
 CONTAINERS = {"libx264": ("mp4", "mkv", "mov"), "prores_ks": ("mov", "mkv")}

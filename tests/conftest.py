@@ -166,7 +166,7 @@ def patch_node_run(
 ) -> None:
     """Make the CLI subprocesses run `body` (Python with `ctx` in scope) as `node_id`'s work.
 
-    A sitecustomize module wraps `orchestrator.executors.run_node`; it runs before `-m` puts
+    A sitecustomize module wraps `orchestrator.engine.executors.run_node`; it runs before `-m` puts
     the checkout first on sys.path, so it puts the checkout there itself.
     """
     hook_dir.mkdir(parents=True, exist_ok=True)
@@ -174,7 +174,7 @@ def patch_node_run(
     (hook_dir / "sitecustomize.py").write_text(
         f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
         "import errno, os\n"
-        "import orchestrator.executors as executors\n"
+        "import orchestrator.engine.executors as executors\n"
         "_run_node = executors.run_node\n"
         "def _replacement(ctx):\n"
         f"{indented}\n"

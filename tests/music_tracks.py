@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator import media
+from orchestrator.media import video as media
 
 RATE = 22050
 ROOTS = (55.0, 73.4, 65.4, 49.0)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import tiny_job
 
-from orchestrator import media
-from orchestrator.plan import plan_job
+from orchestrator.media import video as media
+from orchestrator.plan.job import plan_job
 from stages.assemble import Assembler, crossfade_weights
 from stages.video.draft import DraftVideo
 

@@ -15,9 +15,9 @@ from conftest import ROOT, Cli, ok, tiny_job, write_job
 from music_tracks import RATE, synth_track, write_track
 from refused_audio import write_refused_vorbis
 
-from orchestrator import media
-from orchestrator.batch import summarise
-from orchestrator.media import MediaError
+from orchestrator.cli.batch import summarise
+from orchestrator.media import video as media
+from orchestrator.media.video import MediaError
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,8 @@ from conftest import ROOT, Cli, ok, tiny_job, write_job
 from safetensors.numpy import save_file
 from test_bad_config import one_line_error
 
-from orchestrator import beats, media
+from orchestrator.media import video as media
+from orchestrator.plan import beats
 
 RATE = 8000
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import Cli, tiny_job
 from PIL import Image
 
-from orchestrator import media
+from orchestrator.media import video as media
 
 
 def _files(tmp: Path) -> dict[str, Path]:

@@ -16,12 +16,12 @@ from PIL import Image
 from rich.console import Console
 
 import stages.diffusion
-from orchestrator.errors import UserError
-from orchestrator.models import ModelPool
-from orchestrator.progress import Reporter
-from orchestrator.run import execute, prepare
+from orchestrator.engine.errors import UserError
+from orchestrator.engine.progress import Reporter
+from orchestrator.render.run import execute, prepare
 from orchestrator.schema.job import CharacterConfig
 from orchestrator.stage import KeyframeRequest, NodeContext
+from stages.diffusion.loading import ModelPool
 from stages.keyframes import schedulers
 from stages.keyframes.zit import ZitKeyframes
 
@@ -157,8 +157,10 @@ def second_lora(tmp_path_factory) -> Path:
 
 def test_shot_loras_switch_on_one_loaded_pipeline(tiny_models, second_lora, tmp_path, monkeypatch):
     loads: list[Any] = []
-    load = stages.diffusion.load_pipeline
-    monkeypatch.setattr(stages.diffusion, "load_pipeline", lambda s: loads.append(s) or load(s))
+    load = stages.diffusion.backend.load_pipeline
+    monkeypatch.setattr(
+        stages.diffusion.backend, "load_pipeline", lambda s: loads.append(s) or load(s)
+    )
     a, b = str(tiny_models["zit_lora"]), str(second_lora)
     backend = ZitKeyframes(model=str(tiny_models["zit"]), steps=2, resolution=48)
     pool = ModelPool()

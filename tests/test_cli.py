@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, Cli, ok, patch_node_run, tiny_job
 
-from orchestrator import media
+from orchestrator.media import video as media
 from stages.mux import embedded_config
 
 FAST = ("preset=draft", "video.frames=17")

@@ -93,7 +93,8 @@ def test_a_run_composes_the_config_once(tmp_path: Path):
     run_dir = tmp_path / "run"
     script = (
         "import sys\n"
-        "from orchestrator import __main__ as cli, compose\n"
+        "from orchestrator import __main__ as cli\n"
+        "from orchestrator.cli import compose\n"
         "sys.argv = ['renga', *sys.argv[1:]]\n"
         "try:\n"
         "    cli.main()\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from orchestrator.errors import UserError
+from orchestrator.engine.errors import UserError
 from stages import color
 from stages.assemble import Assembler
 from stages.metrics import delta_e, mean_lab

@@ -17,8 +17,8 @@ import pytest
 from conftest import Cli, offline_environment, ok
 from test_real_models import TINY, job, models_args
 
-from orchestrator import media
-from orchestrator.store import sha256_file
+from orchestrator.engine.store import sha256_file
+from orchestrator.media import video as media
 
 RAY = (
     "executor=ray",

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from orchestrator.errors import UserError
-from orchestrator.models import ModelPool
+from orchestrator.engine.errors import UserError
 from orchestrator.stage import KeyframeRequest, NodeContext, SegmentRequest
+from stages.diffusion.loading import ModelPool
 from stages.keyframes.draft import DraftKeyframes
 from stages.keyframes.images import ImageKeyframes
 from stages.video.draft import DraftVideo
@@ -48,7 +48,7 @@ def test_draft_card_uses_the_shots_own_image(tmp_path):
 def test_image_keyframes_need_an_image_per_shot(make_config):
     from conftest import tiny_job
 
-    from orchestrator.plan import plan_job
+    from orchestrator.plan.job import plan_job
 
     timeline = plan_job(make_config(job=tiny_job()), DraftVideo(frames=17))
     with pytest.raises(UserError) as err:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, Cli, ok, patch_node_run, tiny_job
 
-from orchestrator import media
+from orchestrator.media import video as media
 
 FAST = ("preset=draft", "video.frames=17")
 
@@ -78,7 +78,7 @@ def test_two_processes_share_one_store(cli: Cli):
     ran = [{n["id"] for n in r["nodes"] if n["status"] == "ran"} for r in reports]
     assert not ran[0] & ran[1], "no node was built twice"
     assert ran[0] | ran[1] == {n["id"] for n in reports[0]["nodes"]}
-    from orchestrator.store import Store
+    from orchestrator.engine.store import Store
 
     store = Store(cli.cache, verify=True)
     for manifest in cli.cache.glob("*/*/manifest.json"):
@@ -111,7 +111,7 @@ def test_a_failed_nodes_full_traceback_is_in_the_run_log(cli: Cli, monkeypatch: 
     assert trace.count("in inner_step_of_the_node\n    inner_step_of_the_node(depth - 1)") == 2
     assert "ValueError: latent shape (1, 16, 3) does not match (1, 16, 4)" in trace
     assert "The above exception was the direct cause of the following exception" in trace
-    assert "orchestrator.errors.NodeError: node segment/1.0 failed" in trace
+    assert "orchestrator.engine.errors.NodeError: node segment/1.0 failed" in trace
 
 
 def test_an_unexpected_error_is_one_line_and_a_traceback_in_the_log(cli: Cli, monkeypatch):
@@ -120,7 +120,7 @@ def test_an_unexpected_error_is_one_line_and_a_traceback_in_the_log(cli: Cli, mo
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(
         f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
-        "import orchestrator.run as run\n"
+        "import orchestrator.render.run as run\n"
         "def publish(*args, error=None):\n"
         "    raise KeyError('no such output')\n"
         "run.publish = publish\n"

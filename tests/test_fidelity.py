@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import Cli, ok, tiny_job
 
-from orchestrator import media
+from orchestrator.media import video as media
 from stages.metrics import delta_e, mean_lab
 
 # 33-frame clips and 25-frame shots: with 8 shared frames every shot is exactly one clip.

@@ -16,9 +16,9 @@ import pytest
 from conftest import ROOT, Cli, ok, tiny_job
 from rich.console import Console
 
-from orchestrator.dryrun import PROMPT_WIDTH, _first_line
-from orchestrator.progress import NodeRecord, Reporter
-from orchestrator.run import _node_lines
+from orchestrator.cli.dryrun import PROMPT_WIDTH, _first_line
+from orchestrator.engine.progress import NodeRecord, Reporter
+from orchestrator.render.run import _node_lines
 from orchestrator.stage import KeyframeRequest, NodeContext, SegmentRequest
 from stages.assemble import _summary
 from stages.keyframes.draft import SAFE_MARGIN, DraftKeyframes
@@ -145,7 +145,7 @@ def test_fast_exit_keeps_the_exit_code_output_and_exit_handlers(tmp_path: Path):
     mark = tmp_path / "handler-ran"
     script = (
         "import atexit, sys, torch\n"
-        "from orchestrator.fastexit import exits_fast\n"
+        "from orchestrator.cli.fastexit import exits_fast\n"
         f"atexit.register(lambda: open({str(mark)!r}, 'w').write('yes'))\n"
         "@exits_fast\n"
         "def main():\n"

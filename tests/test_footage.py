@@ -16,10 +16,10 @@ import pytest
 from conftest import Cli, ok, tiny_job
 from PIL import Image
 
-from orchestrator import media
-from orchestrator.errors import UserError
-from orchestrator.flow import Stages, build_graph
-from orchestrator.plan import plan_job
+from orchestrator.engine.errors import UserError
+from orchestrator.media import video as media
+from orchestrator.plan.job import plan_job
+from orchestrator.render.graph import Stages, build_graph
 from stages.video.draft import DraftVideo
 
 FAST = ("preset=draft", "video.frames=17")

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import tiny_job
 
-from orchestrator.flow import Stages, build_graph
-from orchestrator.graph import Graph, Node
-from orchestrator.plan import plan_job
+from orchestrator.engine.graph import Graph, Node
+from orchestrator.plan.job import plan_job
+from orchestrator.render.graph import Stages, build_graph
 
 
 def keys(make_config, *overrides: str, job=None) -> dict[str, str]:

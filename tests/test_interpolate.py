@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import ROOT, Cli, ok, tiny_job
 
-from orchestrator import media
-from orchestrator.errors import UserError
+from orchestrator.engine.errors import UserError
+from orchestrator.media import video as media
 from stages.interpolate import FlowInterpolator, output_frames
 
 

@@ -14,9 +14,9 @@ import pytest
 from conftest import Cli, ok, tiny_job
 from omegaconf import OmegaConf
 
-from orchestrator import media
-from orchestrator.jobfile import literal
-from orchestrator.metadata import read_embedded
+from orchestrator.cli.jobfile import literal
+from orchestrator.media import video as media
+from orchestrator.media.metadata import read_embedded
 from orchestrator.stage import KeyframeRequest
 from stages.keyframes.draft import DraftKeyframes
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from conftest import ROOT, Cli, ok, tiny_job
 
-from orchestrator import media
+from orchestrator.media import video as media
 
 FAKE_TOOL = ROOT / "tests" / "tools" / "fake_lipsync.py"
 FAST = ("preset=draft", "video.frames=17")

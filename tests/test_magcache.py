@@ -14,10 +14,10 @@ import pytest
 from conftest import Cli, ok, tiny_job
 from PIL import Image
 
-from orchestrator.errors import UserError
-from orchestrator.models import ModelPool, count_calls
-from orchestrator.run import prepare
+from orchestrator.engine.errors import UserError
+from orchestrator.render.run import prepare
 from orchestrator.stage import NodeContext, SegmentRequest
+from stages.diffusion.loading import ModelPool, count_calls
 from stages.video.wan import Wan22I2V, Wan22TI2V
 
 TINY = (

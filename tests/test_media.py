@@ -14,8 +14,8 @@ import pyloudnorm
 import pytest
 from PIL import Image
 
-from orchestrator import media
-from orchestrator.media import MediaError
+from orchestrator.media import video as media
+from orchestrator.media.video import MediaError
 from stages.audio.track import prepare_soundtrack
 
 W, H = 64, 48

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from orchestrator import media
-from orchestrator.errors import UserError
+from orchestrator.engine.errors import UserError
+from orchestrator.media import video as media
 from stages.audio.mmaudio import frames as fr
 from stages.audio.mmaudio.checkpoint import CheckpointMismatch
 from stages.audio.mmaudio.clip import MEAN, STD, ClipEncoder

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from orchestrator.errors import RengaError, UserError
+from orchestrator.engine.errors import RengaError, UserError
 from stages.audio.mmaudio.checkpoint import CheckpointMismatch, expected_shapes
 from stages.audio.mmaudio.decoder import (
     DECODERS,

@@ -16,9 +16,9 @@ import pytest
 import tiny_mmaudio
 from conftest import Cli, ok, tiny_job
 
-from orchestrator import media
-from orchestrator.errors import UserError
-from orchestrator.run import prepare
+from orchestrator.engine.errors import UserError
+from orchestrator.media import video as media
+from orchestrator.render.run import prepare
 from stages.audio.mmaudio.windows import plan_windows
 
 RATE = 44100

@@ -11,8 +11,8 @@ import pytest
 import tiny_files
 from test_real_models import _segment, _wan
 
-from orchestrator.errors import UserError
-from orchestrator.models import ModelPool
+from orchestrator.engine.errors import UserError
+from stages.diffusion.loading import ModelPool
 
 EXPERTS = ("transformer", "transformer_2")
 
@@ -99,7 +99,7 @@ def test_a_gguf_file_without_the_gguf_package_fails_at_plan_time(
 
 
 def test_lightx2v_loras_load_and_go_to_the_expert_each_names(tiny_models, tmp_path):
-    from orchestrator.models import load_pipeline
+    from stages.diffusion.loading import load_pipeline
 
     experts = _experts(tiny_models)
     high = tiny_files.write_lightx2v_lora(experts["transformer"], tmp_path / "HIGH.safetensors", 1)

@@ -8,7 +8,7 @@ import weakref
 
 import torch
 
-from orchestrator.models import ModelPool
+from stages.diffusion.loading import ModelPool
 
 
 class _Hooked(torch.nn.Module):
@@ -43,9 +43,9 @@ def test_what_a_run_imports_before_its_first_load_is_set_aside():
 
 
 def test_each_node_records_its_peak_gpu_memory(tmp_path, monkeypatch):
-    from orchestrator.executors import run_node
-    from orchestrator.graph import Node
-    from orchestrator.store import Store
+    from orchestrator.engine.executors import run_node
+    from orchestrator.engine.graph import Node
+    from orchestrator.engine.store import Store
 
     calls: list[str] = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -64,9 +64,9 @@ def test_each_node_records_its_peak_gpu_memory(tmp_path, monkeypatch):
 
 
 def test_without_a_gpu_no_peak_is_recorded(tmp_path):
-    from orchestrator.executors import run_node
-    from orchestrator.graph import Node
-    from orchestrator.store import Store
+    from orchestrator.engine.executors import run_node
+    from orchestrator.engine.graph import Node
+    from orchestrator.engine.store import Store
 
     node = Node(id="n", stage="s", run=lambda ctx: None, params={}, version="1", key="k")
     record = run_node(node, {}, Store(tmp_path), ModelPool(), lambda *_: None)
@@ -74,8 +74,8 @@ def test_without_a_gpu_no_peak_is_recorded(tmp_path):
 
 
 def test_the_summary_names_the_run_peak_and_its_node():
-    from orchestrator.progress import NodeRecord
-    from orchestrator.run import _peak_memory
+    from orchestrator.engine.progress import NodeRecord
+    from orchestrator.render.run import _peak_memory
 
     records = [
         NodeRecord("keyframe/0", "keyframe", "a", "ran", 1.0, {"peak_vram_gib": 9.5}),

@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from orchestrator.models import ModelPool
 from orchestrator.stage import NodeContext, SegmentRequest
 from stages import motion
+from stages.diffusion.loading import ModelPool
 from stages.metrics import MOTION_SPAN, SeamMeter
 from stages.video.draft import DraftVideo
 

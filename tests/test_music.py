@@ -10,12 +10,13 @@ import pytest
 from conftest import Cli, ok, tiny_job
 from music_tracks import write_track
 
-from orchestrator import beats, media
-from orchestrator.errors import UserError
-from orchestrator.music import cut_frames, merge_short
-from orchestrator.plan import plan_job
+from orchestrator.engine.errors import UserError
+from orchestrator.engine.store import Store
+from orchestrator.media import video as media
+from orchestrator.plan import beats
+from orchestrator.plan.job import plan_job
+from orchestrator.plan.music import cut_frames, merge_short
 from orchestrator.stage import NodeContext, SegmentRequest
-from orchestrator.store import Store
 from stages.video.draft import DraftVideo
 
 TEMPI = (90, 120, 128, 174)
@@ -251,7 +252,7 @@ def test_librosa_compiles_under_a_machine_wide_lock() -> None:
     from filelock import FileLock
 
     root = Path(__file__).resolve().parent.parent
-    script = "from orchestrator import beats; beats._librosa(); print('compiled')"
+    script = "from orchestrator.plan import beats; beats._librosa(); print('compiled')"
     with FileLock(Path(tempfile.gettempdir()) / "renga-numba-compile.lock"):
         process = subprocess.Popen(
             [sys.executable, "-c", script], cwd=root, stdout=subprocess.PIPE, text=True

@@ -17,7 +17,7 @@ from test_mmaudio_stage import FAST as MMAUDIO
 from test_mmaudio_stage import job as sound_job
 from test_real_models import _in_hf_cache, job
 
-from orchestrator.offline import downloads_allowed, network
+from orchestrator.cli.offline import downloads_allowed, network
 
 ZIT = ("keyframes.steps=2", "keyframes.resolution=48", "keyframes.max_sequence_length=32")
 

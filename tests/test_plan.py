@@ -7,8 +7,8 @@ import itertools
 import pytest
 from conftest import tiny_job
 
-from orchestrator.errors import UserError
-from orchestrator.plan import clip_length, derive_seed, plan_job
+from orchestrator.engine.errors import UserError
+from orchestrator.plan.job import clip_length, derive_seed, plan_job
 from stages.video.draft import DraftVideo
 
 

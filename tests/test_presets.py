@@ -35,8 +35,8 @@ def test_a_stage_key_wins_over_the_shared_memory_settings(make_config):
 
 
 def test_memory_settings_are_checked_like_a_stage_key(make_config, tiny_models, tmp_path):
-    from orchestrator.errors import UserError
-    from orchestrator.run import prepare
+    from orchestrator.engine.errors import UserError
+    from orchestrator.render.run import prepare
 
     models = (f"keyframes.model={tiny_models['zit']}", f"video.model={tiny_models['a14b']}")
     cfg = make_config("memory.offload=everywhere", *models, draft=False)

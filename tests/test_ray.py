@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from conftest import Cli, ok, tiny_job
 
-from orchestrator import media
-from orchestrator.store import sha256_file
+from orchestrator.engine.store import sha256_file
+from orchestrator.media import video as media
 
 pytest.importorskip("ray")
 

@@ -15,12 +15,12 @@ from conftest import Cli, ok, tiny_job
 from PIL import Image
 from rich.console import Console
 
-from orchestrator import media
-from orchestrator.errors import UserError
-from orchestrator.models import ModelPool, load_pipeline
-from orchestrator.progress import Reporter
-from orchestrator.run import execute, prepare
+from orchestrator.engine.errors import UserError
+from orchestrator.engine.progress import Reporter
+from orchestrator.media import video as media
+from orchestrator.render.run import execute, prepare
 from orchestrator.stage import KeyframeRequest, NodeContext, SegmentRequest
+from stages.diffusion.loading import ModelPool, load_pipeline
 from stages.keyframes.zit import ZitKeyframes
 from stages.video.wan import Wan22I2V, Wan22TI2V
 
@@ -342,7 +342,7 @@ def test_ti2v_rejects_a_second_expert(tiny_models):
 
 
 def test_allow_download_still_respects_hf_hub_offline(monkeypatch, tmp_path):
-    from orchestrator.models import locate
+    from stages.diffusion.loading import locate
 
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))

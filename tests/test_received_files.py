@@ -20,10 +20,11 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from PIL import Image
 
-from orchestrator import media, received
+from orchestrator.cli import received
 from orchestrator.config import CONF_DIR
-from orchestrator.errors import UserError
-from orchestrator.flow import job_metadata
+from orchestrator.engine.errors import UserError
+from orchestrator.media import video as media
+from orchestrator.render.graph import job_metadata
 from stages.mux import METADATA_KEY
 
 Mutation = Callable[[dict[str, Any], str], None]

@@ -12,8 +12,8 @@ from browser import PageCheck, check_page, screenshot
 from conftest import ROOT, Cli, ok, patch_node_run, tiny_job
 from PIL import Image
 
-from orchestrator.report import beat_times, metric_series, render
-from orchestrator.run import prepare
+from orchestrator.render.run import prepare
+from orchestrator.report.page import beat_times, metric_series, render
 
 FAST = ("preset=draft", "video.frames=17")
 

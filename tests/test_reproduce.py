@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, Cli, ok, tiny_job
 
-from orchestrator import media
 from orchestrator.config import ASSETS_DIR
-from orchestrator.metadata import portable, read_embedded
+from orchestrator.media import video as media
+from orchestrator.media.metadata import portable, read_embedded
 from stages.mux import embedded_config
 
 FAST = ("preset=draft", "video.frames=17")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.store import MANIFEST, TEMP_PREFIX, Store
+from orchestrator.engine.store import MANIFEST, TEMP_PREFIX, Store
 
 
 def test_build_publishes_files_and_manifest(tmp_path: Path):

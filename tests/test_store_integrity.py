@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, Cli, ok, tiny_job
 
-from orchestrator.store import Store
-from orchestrator.store_commands import _size
+from orchestrator.cli.store import _size
+from orchestrator.engine.store import Store
 
 FAST = ("preset=draft", "video.frames=17")
 # Downstream changes: the mux runs again (reads assemble + audio), the assemble runs again

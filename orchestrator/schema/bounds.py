@@ -21,7 +21,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from orchestrator.errors import UserError
+from orchestrator.engine.errors import UserError
 
 RANGE = "range"
 # Widest seed a generator takes (torch's manual_seed; ComfyUI's seeds are in this range too).

@@ -11,12 +11,12 @@ GROUP = "executor"
 
 @dataclass
 class LocalExecutorConfig:
-    _target_: str = "orchestrator.executors.LocalExecutor"
+    _target_: str = "orchestrator.engine.executors.LocalExecutor"
 
 
 @dataclass
 class RayExecutorConfig:
-    _target_: str = "orchestrator.ray_executor.RayExecutor"
+    _target_: str = "orchestrator.engine.ray_executor.RayExecutor"
     address: str | None = None
     workers: int = bounded(0, 0, 4096)
     gpus_per_worker: float = bounded(1.0, 0, 64)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator import media
-from orchestrator.errors import UserError
-from orchestrator.plan import Timeline
+from orchestrator.engine.errors import UserError
+from orchestrator.media import video as media
+from orchestrator.plan.job import Timeline
 from orchestrator.stage import NodeContext
 
 PEAK_CEILING = 10 ** (-1 / 20)

@@ -13,8 +13,8 @@ import re
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from orchestrator import media
-from orchestrator.plan import Timeline
+from orchestrator.media import video as media
+from orchestrator.plan.job import Timeline
 from orchestrator.stage import KeyframeRequest, NodeContext
 
 # Text stays this far (a fraction of the card) from every edge: the draft video's pan and zoom

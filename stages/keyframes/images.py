@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from PIL import Image
 
-from orchestrator import media
-from orchestrator.errors import UserError
-from orchestrator.plan import Timeline
+from orchestrator.engine.errors import UserError
+from orchestrator.media import video as media
+from orchestrator.plan.job import Timeline
 from orchestrator.stage import KeyframeRequest, NodeContext
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.errors import UserError
+from orchestrator.engine.errors import UserError
 
 # name -> what it is in ComfyUI terms (README "Casts and prompts" repeats this table).
 SCHEDULERS = {

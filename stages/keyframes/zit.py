@@ -12,15 +12,15 @@ from typing import Any
 
 from PIL import Image
 
-from orchestrator import media
-from orchestrator.cast import warn
-from orchestrator.errors import UserError
-from orchestrator.models import RUNTIME_KEYS, reset_step_caches
-from orchestrator.plan import Timeline
+from orchestrator.engine.errors import UserError
+from orchestrator.media import video as media
+from orchestrator.plan.cast import warn
+from orchestrator.plan.job import Timeline
 from orchestrator.stage import KeyframeRequest, NodeContext
-from stages import model_folders
-from stages.adapters import use_loras
-from stages.diffusion import DiffusersBackend, step_callback
+from stages.diffusion import model_folders
+from stages.diffusion.adapters import use_loras
+from stages.diffusion.backend import DiffusersBackend, step_callback
+from stages.diffusion.loading import RUNTIME_KEYS, reset_step_caches
 from stages.keyframes import schedulers, tokens
 
 RENDER_AT = ("model", "job")

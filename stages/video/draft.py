@@ -18,8 +18,8 @@ from collections.abc import Iterator, Sequence
 import cv2
 import numpy as np
 
-from orchestrator.errors import UserError
-from orchestrator.plan import Timeline
+from orchestrator.engine.errors import UserError
+from orchestrator.plan.job import Timeline
 from orchestrator.stage import NodeContext, SegmentRequest
 from stages import motion
 

@@ -14,18 +14,18 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from orchestrator.errors import UserError
-from orchestrator.models import (
+from orchestrator.engine.errors import UserError
+from orchestrator.plan.job import Timeline
+from orchestrator.stage import NodeContext, SegmentRequest
+from stages.diffusion import model_folders
+from stages.diffusion.backend import DiffusersBackend, step_callback
+from stages.diffusion.loading import (
     count_calls,
     count_mag_skips,
     mag_calibration,
     offline,
     reset_step_caches,
 )
-from orchestrator.plan import Timeline
-from orchestrator.stage import NodeContext, SegmentRequest
-from stages import model_folders
-from stages.diffusion import DiffusersBackend, step_callback
 
 
 class Wan22I2V(DiffusersBackend):

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import RengaError
+from orchestrator.engine.errors import RengaError
 
 LISTED = 8
 

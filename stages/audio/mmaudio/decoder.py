@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.errors import RengaError, UserError
+from orchestrator.engine.errors import RengaError, UserError
 from stages.audio.mmaudio.checkpoint import check_state, expected_shapes, read_official
 
 if TYPE_CHECKING:

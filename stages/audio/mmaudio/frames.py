@@ -15,7 +15,8 @@ clip began there. Against the frame on screen at t (renga's rule before) this mo
 8 fps slot of a 24, 25 or 30 fps source one or two frames later (42-60 ms). MMAudio's inference
 reader (`av_utils.read_frames`, the first frame at or after t) matches neither exactly.
 
-Frames stream through `orchestrator.media.read_frames`: only the sampled, resized frames are kept.
+Frames stream through `orchestrator.media.video.read_frames`: only the sampled, resized frames
+are kept.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator import media
+from orchestrator.media import video as media
 
 if TYPE_CHECKING:
     import numpy as np

@@ -19,11 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator import media
-from orchestrator.errors import UserError
-from orchestrator.models import DTYPES, resolve_device, resolve_dtype
-from orchestrator.plan import Timeline
-from orchestrator.progress import status
+from orchestrator.engine.errors import UserError
+from orchestrator.engine.progress import status
+from orchestrator.media import video as media
+from orchestrator.plan.job import Timeline
 from orchestrator.stage import NodeContext
 from stages.audio.mmaudio.clip import clip_folder
 from stages.audio.mmaudio.windows import AudioWindow, equal_power_join, plan_windows
@@ -34,6 +33,7 @@ from stages.audio.track import (
     normalise_loudness,
     speech_track,
 )
+from stages.diffusion.loading import DTYPES, resolve_device, resolve_dtype
 
 HF_REPO = "hkchengrex/MMAudio"
 SYNCHFORMER_FILE = "synchformer_state_dict.pth"
