@@ -18,12 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
+from orchestrator.plan.beats import TRACKERS, analyse
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from music_tracks import write_track  # noqa: E402
 
-from orchestrator.plan import beats  # noqa: E402
 from orchestrator.plan.music import cut_frames  # noqa: E402
 
 # (start, end) BPM; the last song speeds up as it plays.
@@ -43,8 +44,8 @@ def main() -> None:
         for bpm, bpm_end in TEMPI:
             path = Path(tmp) / f"{bpm}-{bpm_end}.wav"
             truth = write_track(path, bpm, args.seconds, seed=bpm, bpm_end=bpm_end)
-            for tracker in beats.TRACKERS:
-                a = beats.analyse(path, tracker=tracker, fps=fps)
+            for tracker in TRACKERS:
+                a = analyse(path, tracker=tracker, fps=fps)
                 mean_bpm = 60 * (len(truth) - 1) / (truth[-1] - truth[0])
                 err = abs(a.tempo - mean_bpm) / mean_bpm * 100
                 found = np.array(a.beats)

@@ -19,6 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from orchestrator.media.encode import LOSSLESS, write_video
+from orchestrator.media.images import save_png
+from orchestrator.media.video import read_frames
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -49,10 +53,10 @@ def render(timeline: Any, mode: str, work: Path, zoom: float, pan: float) -> dic
     """Clips for every segment, chained in `mode`, assembled; the assemble metrics."""
     import numpy as np
 
-    from orchestrator.media import video as media
-    from orchestrator.stage import KeyframeRequest, NodeContext, SegmentRequest
+    from orchestrator.engine.context import NodeContext
+    from orchestrator.stage import KeyframeRequest, SegmentRequest
     from stages.assemble import Assembler
-    from stages.diffusion.loading import ModelPool
+    from stages.diffusion.pool import ModelPool
     from stages.keyframes.draft import DraftKeyframes
     from stages.video.draft import DraftVideo
 
@@ -60,7 +64,7 @@ def render(timeline: Any, mode: str, work: Path, zoom: float, pan: float) -> dic
     w, h = timeline.width, timeline.height
     card = DraftKeyframes().render(KeyframeRequest(0, 1, "a lighthouse", "", w, h, 7), None, ctx)
     keyframe = work / "keyframe.png"
-    media.save_png(keyframe, card)
+    save_png(keyframe, card)
     backend = DraftVideo(frames=timeline.segments[0].num_frames, zoom=zoom, pan=pan)
     clips: list[Path] = []
     for segment in timeline.segments:
@@ -70,14 +74,14 @@ def render(timeline: Any, mode: str, work: Path, zoom: float, pan: float) -> dic
         else:
             before = clips[segment.start_segment]
             first = max(segment.start_frame + 1 - CONTEXT_FRAMES, 0)
-            frames = list(media.read_frames(before, first, segment.start_frame + 1))
+            frames = list(read_frames(before, first, segment.start_frame + 1))
             start = frames[-1]
             context = frames if mode == "motion" else None
         request = SegmentRequest(0, segment.index, "p", "", w, h, segment.num_frames,
                                  timeline.fps, 1000 + segment.index)  # fmt: skip
         path = work / f"{mode}-{segment.index}.mkv"
         made = backend.generate(request, start, None, ctx, context=context)
-        media.write_video(path, made, fps=timeline.fps, codec=media.LOSSLESS)
+        write_video(path, made, fps=timeline.fps, codec=LOSSLESS)
         clips.append(path)
     began = time.perf_counter()
     Assembler().run(clips, timeline, work / f"{mode}.mkv", ctx, {0: keyframe})

@@ -25,6 +25,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from orchestrator.media.encode import h264, write_video
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
@@ -188,8 +190,6 @@ def plain_child(models: Path, work: Path, setting: str, size: str, steps: int) -
     from diffusers import WanImageToVideoPipeline
     from PIL import Image
 
-    from orchestrator.media import video as media
-
     spec = SIZES[size]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
@@ -228,7 +228,7 @@ def plain_child(models: Path, work: Path, setting: str, size: str, steps: int) -
         kept.extend(frames if index == 0 else frames[1:])
         image = Image.fromarray(frames[-1])
         seconds.append(time.perf_counter() - began)
-    media.write_video(work / "final.mp4", iter(kept), fps=Fraction(24), codec=media.h264())
+    write_video(work / "final.mp4", iter(kept), fps=Fraction(24), codec=h264())
     peak = round(torch.cuda.max_memory_allocated() / 2**30, 2) if device == "cuda" else None
     result = {"segment": seconds[-1], "peak_gib": peak}
     (work / "plain.json").write_text(json.dumps(result))

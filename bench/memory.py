@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from orchestrator.media import video as media
+from orchestrator.media.audio import write_audio
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +58,7 @@ def click_track(path: Path, seconds: int, rate: int = 22050) -> Path:
             n = min(10, seconds - done) * rate
             yield (tone[:n] + clicks[:n])[None, :]
 
-    media.write_audio(path, blocks(), rate)
+    write_audio(path, blocks(), rate)
     return path
 
 

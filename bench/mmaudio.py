@@ -19,6 +19,8 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+from orchestrator.media.encode import LOSSLESS, write_video
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
@@ -29,14 +31,14 @@ from tiny_mmaudio_cond import write_clip_folder, write_official_synchformer  # n
 from tiny_mmaudio_decoder import write_official_vae, write_official_vocoder  # noqa: E402
 from tiny_mmaudio_flow import write_official_flow  # noqa: E402
 
-from orchestrator.media import video as media  # noqa: E402
-from orchestrator.stage import NodeContext  # noqa: E402
+from orchestrator.engine.context import NodeContext  # noqa: E402
 from stages.audio.mmaudio.decoder import decoder_config  # noqa: E402
 from stages.audio.mmaudio.stage import MMAudioAudio  # noqa: E402
 from stages.audio.mmaudio.synchformer import SynchformerConfig  # noqa: E402
 from stages.audio.mmaudio.variants import VARIANTS  # noqa: E402
 from stages.audio.mmaudio.windows import AudioWindow  # noqa: E402
-from stages.diffusion.loading import ModelPool, resolve_device, resolve_dtype  # noqa: E402
+from stages.diffusion.pool import ModelPool  # noqa: E402
+from stages.diffusion.spec import resolve_device, resolve_dtype  # noqa: E402
 
 
 def write_install(root: Path, variant: str) -> dict[str, Path]:
@@ -70,9 +72,7 @@ def synthetic_video(path: Path, seconds: float) -> Path:
         image[150:210, left : left + 60] = 255
         return image.astype(np.uint8)
 
-    media.write_video(
-        path, (picture(i) for i in range(frames)), fps=Fraction(24), codec=media.LOSSLESS
-    )
+    write_video(path, (picture(i) for i in range(frames)), fps=Fraction(24), codec=LOSSLESS)
     return path
 
 

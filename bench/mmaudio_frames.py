@@ -18,13 +18,14 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+from orchestrator.media.encode import h264, write_video
+from orchestrator.media.video import probe_video, read_frames
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_video(path: Path, seconds: int, fps: int, width: int, height: int) -> None:
     import numpy as np
-
-    from orchestrator.media import video as media
 
     ramp = np.linspace(0, 255, width, dtype=np.uint8)[None, :, None]
 
@@ -34,7 +35,7 @@ def make_video(path: Path, seconds: int, fps: int, width: int, height: int) -> N
             frame[:, :, 0] = i % 256
             yield frame
 
-    media.write_video(path, frames(), fps=Fraction(fps), codec=media.h264())
+    write_video(path, frames(), fps=Fraction(fps), codec=h264())
 
 
 def ours(path: Path, start: float, duration: float) -> None:
@@ -46,7 +47,6 @@ def ours(path: Path, start: float, duration: float) -> None:
 def reference(path: Path, start: float, duration: float) -> None:
     import torch
 
-    from orchestrator.media import video as media
     from stages.audio.mmaudio.frames import (
         CLIP_FPS,
         SYNC_FPS,
@@ -55,8 +55,8 @@ def reference(path: Path, start: float, duration: float) -> None:
         sync_transform,
     )
 
-    info = media.probe_video(path)
-    every = list(media.read_frames(path, 0, int((start + duration) * info.fps) + 1))
+    info = probe_video(path)
+    every = list(read_frames(path, 0, int((start + duration) * info.fps) + 1))
     torch.stack(
         [clip_transform(every[i]) for i in source_indices(info.fps, start, duration, CLIP_FPS)]
     )

@@ -23,7 +23,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 
-from orchestrator.media.video import h264, write_video
+from orchestrator.media.encode import h264, write_video
 
 WIDTH, HEIGHT, FPS = 1280, 720, Fraction(24)
 CRF, PRESET = 23, "veryfast"

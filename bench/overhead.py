@@ -31,6 +31,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from orchestrator.media.encode import h264, write_video
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
@@ -68,8 +70,6 @@ def plain_run(models: dict[str, Path], work: Path, segments: int) -> float:
     from diffusers import WanImageToVideoPipeline, ZImagePipeline
     from PIL import Image
 
-    from orchestrator.media import video as media
-
     started = time.perf_counter()
     zit = ZImagePipeline.from_pretrained(models["zit"], local_files_only=True)
     zit.set_progress_bar_config(disable=True)
@@ -93,7 +93,7 @@ def plain_run(models: dict[str, Path], work: Path, segments: int) -> float:
         frames = [(np.clip(f, 0, 1) * 255 + 0.5).astype(np.uint8) for f in clip]
         kept.extend(frames if index == 0 else frames[1:])
         image = Image.fromarray(frames[-1])
-    media.write_video(work / "final.mp4", iter(kept), fps=Fraction(16), codec=media.h264())
+    write_video(work / "final.mp4", iter(kept), fps=Fraction(16), codec=h264())
     return time.perf_counter() - started
 
 

@@ -6,8 +6,6 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from orchestrator.cli import usage
-from orchestrator.cli.batch import readable_dirname
 from orchestrator.schema import register_configs
 
 _HERE = Path(__file__).resolve().parent
@@ -34,11 +32,18 @@ def register() -> None:
         OmegaConf.register_new_resolver("asset", asset)
     if not OmegaConf.has_resolver("readable_dirname"):
         OmegaConf.register_new_resolver("readable_dirname", readable_dirname)
-    # `renga --help` (conf/hydra/help/renga.yaml).
-    for name, resolver in (("renga_groups", usage.groups_text), ("renga_store", usage.store_text),
-                           ("renga_version", lambda: usage.__version__)):  # fmt: skip
-        if not OmegaConf.has_resolver(name):
-            OmegaConf.register_new_resolver(name, resolver)
+
+
+def readable_dirname(override_dirname: str) -> str:
+    """Hydra's `key=value,...` sweep subdir with each path value cut to its file name, so
+    `job.soundtrack=/music/a.mp3` makes one folder `job.soundtrack=a.mp3`, not nested ones."""
+    items = []
+    for item in override_dirname.split(","):
+        key, sep, value = item.partition("=")
+        if sep and "/" in value:
+            value = Path(value.rstrip("/")).name or value.replace("/", "_")
+        items.append(f"{key}{sep}{value}")
+    return ",".join(items)
 
 
 register()

@@ -6,8 +6,8 @@ talks to them through this module's types.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -16,26 +16,8 @@ import numpy as np
 from PIL import Image
 
 if TYPE_CHECKING:
-    from orchestrator.plan.job import Timeline
-    from stages.diffusion.loading import ModelPool
-
-StepCallback = Callable[[int, int], None]
-
-
-def _no_steps(done: int, total: int) -> None:
-    return None
-
-
-@dataclass
-class NodeContext:
-    """What a running node gets: where to write, what its upstream nodes wrote, shared models."""
-
-    node_id: str
-    out_dir: Path
-    inputs: dict[str, Path]
-    models: ModelPool
-    steps: StepCallback = _no_steps
-    metrics: dict[str, Any] = field(default_factory=dict)
+    from orchestrator.plan.timeline import Timeline
+from orchestrator.engine.context import NodeContext
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from orchestrator.engine.context import NodeContext
 from orchestrator.engine.errors import UserError
-from orchestrator.media import video as media
-from orchestrator.plan.job import SegmentPlan, Timeline
-from orchestrator.stage import NodeContext
+from orchestrator.media.encode import LOSSLESS, write_video
+from orchestrator.media.images import load_image
+from orchestrator.media.video import read_frame, read_frames, read_frames_reversed
+from orchestrator.plan.timeline import SegmentPlan, Timeline
 from stages import color
 from stages.metrics import SeamMeter, delta_e, mean_lab
 
@@ -132,22 +134,18 @@ class Assembler:
         """`footage`: per shot, the fitted clip of the user's that opens it (`include`)."""
         total = timeline.frames
         progress = lambda n: ctx.steps(n, total)  # noqa: E731
-        images = {k: np.asarray(media.load_image(path)) for k, path in keyframes.items()}
+        images = {k: np.asarray(load_image(path)) for k, path in keyframes.items()}
         meter = SeamMeter(len(timeline.segments))
         forward = _measured(self.frames(clips, timeline, images, footage), meter)
         if timeline.loop == "pingpong" and timeline.frames != timeline.forward_frames:
             there = out.with_name(".forward.mkv")
-            media.write_video(there, forward, fps=timeline.fps, codec=media.LOSSLESS)
-            back = islice(media.read_frames_reversed(there), 1, timeline.forward_frames - 1)
-            frames: Iterator[np.ndarray] = chain(media.read_frames(there), back)
-            written = media.write_video(
-                out, frames, fps=timeline.fps, codec=media.LOSSLESS, progress=progress
-            )
+            write_video(there, forward, fps=timeline.fps, codec=LOSSLESS)
+            back = islice(read_frames_reversed(there), 1, timeline.forward_frames - 1)
+            frames: Iterator[np.ndarray] = chain(read_frames(there), back)
+            written = write_video(out, frames, fps=timeline.fps, codec=LOSSLESS, progress=progress)
             there.unlink()
         else:
-            written = media.write_video(
-                out, forward, fps=timeline.fps, codec=media.LOSSLESS, progress=progress
-            )
+            written = write_video(out, forward, fps=timeline.fps, codec=LOSSLESS, progress=progress)
         if written != total:
             raise ValueError(f"assembled {written} frames, the plan says {total}")
         ctx.metrics.update(self._metrics(meter, timeline, images))
@@ -179,7 +177,7 @@ class Assembler:
             if lead is not None:
                 yield from pending
                 pending.clear()
-                yield from ((frame, None, True) for frame in media.read_frames(lead))
+                yield from ((frame, None, True) for frame in read_frames(lead))
             for i, frame in enumerate(self._kept(clip, segment, timeline, keyframes)):
                 if i < segment.head:
                     if overlap and lead is None:
@@ -211,7 +209,7 @@ class Assembler:
         drop = set(segment.drop)
         at = fit_frame(timeline, segment)
         transform = self._fit(clip, segment, at, timeline, keyframes)
-        for i, frame in enumerate(media.read_frames(clip, 0, segment.keep)):
+        for i, frame in enumerate(read_frames(clip, 0, segment.keep)):
             if i not in drop:
                 yield transform.toward(self.color_strength * i / max(at, 1)).apply(frame)
 
@@ -227,7 +225,7 @@ class Assembler:
             # A clip that ends on a keyframe is landed on it by the model: nothing to correct.
             return color.Transform.identity()
         method = self.color_match
-        source = color.stats_of(media.read_frame(clip, at), method)
+        source = color.stats_of(read_frame(clip, at), method)
         reference = color.stats_of(keyframes[self.anchor(timeline, segment)], method)
         return color.fit(method, source, reference)
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
-from orchestrator.plan.job import Timeline
+from orchestrator.plan.timeline import Timeline
 
 
 class ContactSheet:

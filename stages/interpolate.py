@@ -17,10 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from orchestrator.engine.context import NodeContext
 from orchestrator.engine.errors import UserError
-from orchestrator.media import video as media
-from orchestrator.plan.job import Timeline
-from orchestrator.stage import NodeContext
+from orchestrator.media.encode import LOSSLESS, write_video
+from orchestrator.media.video import probe_video, read_frames
+from orchestrator.plan.timeline import Timeline
 
 FACTORS = (2, 4)
 PRESETS = {
@@ -63,13 +64,13 @@ class FlowInterpolator:
         return output_frames(frames, self.factor, loop)
 
     def run(self, source: Path, loop: bool, out: Path, ctx: NodeContext) -> None:
-        info = media.probe_video(source)
+        info = probe_video(source)
         total = self.output_frames(info.frames, loop)
-        written = media.write_video(
+        written = write_video(
             out,
-            self.frames(media.read_frames(source), loop),
+            self.frames(read_frames(source), loop),
             fps=info.fps * self.factor,
-            codec=media.LOSSLESS,
+            codec=LOSSLESS,
             progress=lambda n: ctx.steps(n, total),
         )
         if written != total:

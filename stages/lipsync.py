@@ -27,10 +27,13 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from orchestrator.engine.context import NodeContext
 from orchestrator.engine.errors import UserError
-from orchestrator.media import video as media
-from orchestrator.plan.job import ShotPlan, Timeline
-from orchestrator.stage import NodeContext
+from orchestrator.media.audio import write_audio
+from orchestrator.media.container import MediaError
+from orchestrator.media.encode import LOSSLESS, h264, write_video
+from orchestrator.media.video import probe_video, read_frames
+from orchestrator.plan.timeline import ShotPlan, Timeline
 
 log = logging.getLogger("renga.lipsync")
 
@@ -202,8 +205,8 @@ class ExternalLipsync:
         needed = math.ceil(seconds * tool_fps - 1e-6)
         source = list(_retimed(frames, timeline.fps, tool_fps, needed))
         Image.fromarray(source[0]).save(values["image"])
-        media.write_video(Path(values["video"]), source, fps=tool_fps, codec=media.h264(crf=12))
-        media.write_audio(Path(values["audio"]), speech.reshape(1, -1), tool.sample_rate)
+        write_video(Path(values["video"]), source, fps=tool_fps, codec=h264(crf=12))
+        write_audio(Path(values["audio"]), speech.reshape(1, -1), tool.sample_rate)
         for name, template in tool.input_files.items():
             (work / name).write_text(fill(template, values))
         argv = [fill(arg, values) for arg in tool.argv]
@@ -222,8 +225,8 @@ class ExternalLipsync:
             raise LipsyncFailure(f"exit code {done.returncode}{_tail(done.stderr)}")
         output = _find_output(fill(tool.output, values), done.stderr)
         try:
-            info = media.probe_video(output)
-        except media.MediaError as exc:
+            info = probe_video(output)
+        except MediaError as exc:
             raise LipsyncFailure(f"output does not decode: {exc}") from None
         if abs(info.duration - seconds) > 1 / tool.fps + 0.05:
             lasts = f"output lasts {info.duration:.2f} s, the speech {seconds:.2f} s"
@@ -234,13 +237,13 @@ class ExternalLipsync:
                 f"{timeline.width}x{timeline.height}"
             )
         count = min(shot.frames, round(info.duration * timeline.fps))
-        back = _retimed(media.read_frames(output), info.fps, timeline.fps, count)
+        back = _retimed(read_frames(output), info.fps, timeline.fps, count)
         size = (timeline.width, timeline.height)
-        written = media.write_video(
+        written = write_video(
             ctx.out_dir / DUB_FILE,
             (_resized(frame, size) for frame in back),
             fps=timeline.fps,
-            codec=media.LOSSLESS,
+            codec=LOSSLESS,
         )
         ctx.metrics["dubbed_frames"] = written
 
@@ -321,5 +324,5 @@ def splice(video: Iterable[np.ndarray], dubs: dict[int, tuple[int, Path]]) -> It
     for position, frame in enumerate(video):
         if ranges and position == ranges[0][0]:
             start, (count, path) = ranges.pop(0)
-            replacement, until = media.read_frames(path), start + count
+            replacement, until = read_frames(path), start + count
         yield next(replacement) if replacement is not None and position < until else frame

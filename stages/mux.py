@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from orchestrator.engine.context import NodeContext
 from orchestrator.engine.errors import UserError
-from orchestrator.media import video as media
-from orchestrator.plan.job import Timeline
-from orchestrator.stage import NodeContext
+from orchestrator.media.encode import h264, prores, write_video
+from orchestrator.media.metadata import read_metadata
+from orchestrator.media.video import probe_video, read_frames
+from orchestrator.plan.timeline import Timeline
 
 CONTAINERS = {"libx264": ("mp4", "mkv", "mov"), "prores_ks": ("mov", "mkv")}
 METADATA_KEY = "comment"
@@ -60,14 +62,14 @@ class Muxer:
         ctx: NodeContext,
     ) -> None:
         if self.codec == "prores_ks":
-            codec = media.prores(self.prores_profile)
+            codec = prores(self.prores_profile)
         else:
-            codec = media.h264(self.crf, self.preset)
+            codec = h264(self.crf, self.preset)
         # The video's own rate and length: interpolation may have changed both.
-        info = media.probe_video(video)
-        written = media.write_video(
+        info = probe_video(video)
+        written = write_video(
             ctx.out_dir / self.filename,
-            media.read_frames(video),
+            read_frames(video),
             fps=info.fps,
             codec=codec,
             audio=audio,
@@ -79,7 +81,7 @@ class Muxer:
 
 def embedded_config(path: Path) -> dict[str, Any] | None:
     """The config embedded in a file renga muxed, or None."""
-    raw = media.read_metadata(path).get(METADATA_KEY)
+    raw = read_metadata(path).get(METADATA_KEY)
     if not raw:
         return None
     try:

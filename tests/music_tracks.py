@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.media import video as media
+from orchestrator.media.audio import write_audio
 
 RATE = 22050
 ROOTS = (55.0, 73.4, 65.4, 49.0)
@@ -62,5 +62,5 @@ def synth_track(
 def write_track(path: Path, bpm: float, seconds: float, **kwargs: float) -> np.ndarray:
     """Write a stereo WAV (or any format PyAV encodes, by suffix) and return its beat times."""
     y, times = synth_track(bpm, seconds, **kwargs)
-    media.write_audio(path, np.stack([y, y]), RATE)
+    write_audio(path, np.stack([y, y]), RATE)
     return times

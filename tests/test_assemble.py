@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import tiny_job
 
-from orchestrator.media import video as media
+from orchestrator.media.encode import LOSSLESS, write_video
 from orchestrator.plan.job import plan_job
 from stages.assemble import Assembler, crossfade_weights
 from stages.video.draft import DraftVideo
@@ -24,7 +24,7 @@ def _clips(tmp_path: Path, timeline) -> list[Path]:
             np.full((16, 16, 3), 100 * segment.number + i, np.uint8)
             for i in range(segment.num_frames)
         )
-        media.write_video(path, frames, fps=timeline.fps, codec=media.LOSSLESS)
+        write_video(path, frames, fps=timeline.fps, codec=LOSSLESS)
         paths.append(path)
     return paths
 

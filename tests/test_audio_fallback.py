@@ -16,8 +16,10 @@ from music_tracks import RATE, synth_track, write_track
 from refused_audio import write_refused_vorbis
 
 from orchestrator.cli.batch import summarise
-from orchestrator.media import video as media
-from orchestrator.media.video import MediaError
+from orchestrator.media.audio import probe_audio, read_audio
+from orchestrator.media.container import MediaError
+from orchestrator.media.encode import LOSSLESS, write_video
+from orchestrator.media.video import probe_video, read_frames
 
 
 @pytest.fixture(scope="module")
@@ -34,19 +36,19 @@ def songs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, np.ndar
 
 def test_refused_vorbis_reads_like_the_same_song_ffmpeg_opens(songs) -> None:
     refused, plain, _ = songs
-    assert media.probe_audio(refused) == media.probe_audio(plain)
-    info = media.probe_audio(refused)
+    assert probe_audio(refused) == probe_audio(plain)
+    info = probe_audio(refused)
     assert (info.rate, info.channels) == (RATE, 2) and info.duration == pytest.approx(8.0)
     for kwargs in ({}, {"start": 2.5, "duration": 1.25}, {"start": 7.9}):
-        mine = media.read_audio(refused, rate=48000, channels=2, **kwargs)
-        theirs = media.read_audio(plain, rate=48000, channels=2, **kwargs)
+        mine = read_audio(refused, rate=48000, channels=2, **kwargs)
+        theirs = read_audio(plain, rate=48000, channels=2, **kwargs)
         assert mine.shape == theirs.shape
         # FFmpeg's own Vorbis decoder and libvorbis agree to float rounding.
         np.testing.assert_allclose(mine, theirs, atol=1e-5)
-    left, right = media.read_audio(refused, rate=RATE, channels=2)
+    left, right = read_audio(refused, rate=RATE, channels=2)
     assert np.corrcoef(left, right)[0, 1] > 0.99
     assert np.abs(right).max() / np.abs(left).max() == pytest.approx(0.5, abs=0.02)
-    mono = media.read_audio(refused, rate=RATE, channels=1)[0]
+    mono = read_audio(refused, rate=RATE, channels=1)[0]
     np.testing.assert_allclose(mono, (left + right) / 2, atol=1e-6)
 
 
@@ -56,8 +58,8 @@ def test_refused_vorbis_muxes_under_a_video(songs, tmp_path: Path) -> None:
     outputs = []
     for song in (refused, plain):
         out = tmp_path / f"{song.stem}.mkv"
-        media.write_video(out, frames, fps=Fraction(24), codec=media.LOSSLESS, audio=song)
-        outputs.append(media.read_audio(out, rate=48000, channels=2))
+        write_video(out, frames, fps=Fraction(24), codec=LOSSLESS, audio=song)
+        outputs.append(read_audio(out, rate=48000, channels=2))
     assert outputs[0].shape == (2, 96000)
     np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-4)
 
@@ -66,12 +68,12 @@ def test_a_file_neither_decoder_reads_names_both_reasons(tmp_path: Path, cli: Cl
     bad = tmp_path / "song.ogg"
     bad.write_bytes(b"OggS" + bytes(range(256)) * 4)
     with pytest.raises(MediaError) as caught:
-        media.probe_audio(bad)
+        probe_audio(bad)
     message = str(caught.value)
     assert message.startswith(f"{bad}: cannot read as audio: FFmpeg: ")
     assert "; libsndfile: " in message and "\n" not in message
     with pytest.raises(MediaError, match="libsndfile"):
-        media.read_audio(bad, rate=8000, channels=1)
+        read_audio(bad, rate=8000, channels=1)
     result = cli("preset=draft", job=tiny_job(soundtrack=str(bad)))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -83,7 +85,7 @@ def test_a_file_neither_decoder_reads_names_both_reasons(tmp_path: Path, cli: Cl
 def cut_frames(video: Path, threshold: float = 20.0) -> list[int]:
     """Frames where the picture changes at once (a new draft card), not by Ken-Burns motion."""
     cuts, previous = [], None
-    for index, frame in enumerate(media.read_frames(video)):
+    for index, frame in enumerate(read_frames(video)):
         if previous is not None and np.abs(frame.astype(np.int16) - previous).mean() > threshold:
             cuts.append(index)
         previous = frame
@@ -108,8 +110,8 @@ def test_music_video_from_a_song_only_libsndfile_reads(songs, cli: Cli) -> None:
     # The cuts are in the picture where the plan put them, and the song is the sound.
     final = result.run_dir / "final.mp4"
     assert cut_frames(final) == starts[1:]
-    sound = media.read_audio(final, rate=8000, channels=1)[0]
-    song = media.read_audio(refused, rate=8000, channels=1)[0]
+    sound = read_audio(final, rate=8000, channels=1)[0]
+    song = read_audio(refused, rate=8000, channels=1)[0]
     n = min(len(sound), len(song)) - 8000
     assert np.corrcoef(sound[4000:n], song[4000:n])[0, 1] > 0.95
 
@@ -138,5 +140,5 @@ def test_sweep_over_a_folder_where_one_song_needs_libsndfile(songs, tmp_path: Pa
     assert (summary["ok"], summary["failed"]) == (2, 0)
     for record in summary["jobs"]:
         final = Path(record["output"])
-        assert media.probe_video(final).frames == 4 * 16
-        assert media.probe_audio(final).duration == pytest.approx(4.0, abs=0.05)
+        assert probe_video(final).frames == 4 * 16
+        assert probe_audio(final).duration == pytest.approx(4.0, abs=0.05)

@@ -20,8 +20,8 @@ from conftest import ROOT, Cli, ok, tiny_job, write_job
 from safetensors.numpy import save_file
 from test_bad_config import one_line_error
 
-from orchestrator.media import video as media
-from orchestrator.plan import beats
+from orchestrator.media.audio import read_audio, write_audio
+from orchestrator.plan.beats import analyse, region
 
 RATE = 8000
 
@@ -60,7 +60,7 @@ def test_nan_in_a_soundtrack_is_silenced_with_a_warning_and_the_mix_still_plays(
         f"warning: job.soundtrack: 100 of 16000 samples of {track} are NaN or infinite; "
         "they play as silence"
     ]
-    audio = media.read_audio(result.run_dir / "final.mp4", rate=RATE, channels=1)  # type: ignore[attr-defined]
+    audio = read_audio(result.run_dir / "final.mp4", rate=RATE, channels=1)  # type: ignore[attr-defined]
     assert np.isfinite(audio).all()
     assert np.sqrt(np.mean(audio**2)) > 0.05
 
@@ -231,7 +231,7 @@ def click_track(path: Path, seconds: int, rate: int = 22050) -> Path:
     hum = 0.1 * np.sin(2 * np.pi * 220 * np.arange(10 * rate) / rate).astype(np.float32)
     clicks = np.tile(beat, 20)
     blocks = ((hum + clicks)[None, : min(10, seconds - s) * rate] for s in range(0, seconds, 10))
-    media.write_audio(path, blocks, rate)
+    write_audio(path, blocks, rate)
     return path
 
 
@@ -262,9 +262,9 @@ def test_beat_analysis_memory_follows_the_window_not_the_file(cli: Cli):
 
 def test_a_window_of_a_long_track_has_the_beats_of_the_whole_track(tmp_path: Path):
     track = click_track(tmp_path / "track.flac", 120)
-    whole = beats.analyse(track, fps=Fraction(16))
-    begin, stop = beats.region(60.0, 20.0, Fraction(16))
-    window = beats.analyse(track, fps=Fraction(16), start=begin, stop=stop)
+    whole = analyse(track, fps=Fraction(16))
+    begin, stop = region(60.0, 20.0, Fraction(16))
+    window = analyse(track, fps=Fraction(16), start=begin, stop=stop)
     assert (begin, stop, window.offset) == (50.0, 90.0, 50.0)
     assert abs(window.duration - 90.0) < 0.01
     assert len(window.onset) == 40 * 16

@@ -10,7 +10,7 @@ import pytest
 from conftest import Cli, tiny_job
 from PIL import Image
 
-from orchestrator.media import video as media
+from orchestrator.media.audio import write_audio
 
 
 def _files(tmp: Path) -> dict[str, Path]:
@@ -20,7 +20,7 @@ def _files(tmp: Path) -> dict[str, Path]:
         "empty_png": tmp / "empty.png",
         "folder": tmp / "a_folder",
     }
-    media.write_audio(files["wav"], np.zeros((1, 800), np.float32), 8000)
+    write_audio(files["wav"], np.zeros((1, 800), np.float32), 8000)
     Image.new("RGB", (8, 8)).save(files["png"])
     files["empty_png"].write_bytes(b"")
     files["folder"].mkdir()

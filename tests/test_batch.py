@@ -12,8 +12,8 @@ from conftest import ROOT, tiny_job, write_job
 from hydra import compose, initialize_config_dir
 from music_tracks import write_track
 
-from orchestrator.cli.batch import readable_dirname, summarise
-from orchestrator.config import CONF_DIR
+from orchestrator.cli.batch import summarise
+from orchestrator.config import CONF_DIR, readable_dirname
 
 SUBMITIT_LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
 

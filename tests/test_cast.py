@@ -16,12 +16,13 @@ from PIL import Image
 from rich.console import Console
 
 import stages.diffusion
+from orchestrator.engine.context import NodeContext
 from orchestrator.engine.errors import UserError
 from orchestrator.engine.progress import Reporter
 from orchestrator.render.run import execute, prepare
 from orchestrator.schema.job import CharacterConfig
-from orchestrator.stage import KeyframeRequest, NodeContext
-from stages.diffusion.loading import ModelPool
+from orchestrator.stage import KeyframeRequest
+from stages.diffusion.pool import ModelPool
 from stages.keyframes import schedulers
 from stages.keyframes.zit import ZitKeyframes
 

@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 from conftest import ROOT, Cli, ok, patch_node_run, tiny_job
 
-from orchestrator.media import video as media
+from orchestrator.media.audio import read_audio
+from orchestrator.media.encode import h264, write_video
+from orchestrator.media.images import load_image
+from orchestrator.media.video import probe_video, read_frames
 from stages.mux import embedded_config
 
 FAST = ("preset=draft", "video.frames=17")
@@ -39,7 +42,7 @@ def test_readme_quick_start_renders_the_example(cli: Cli):
     final = result.run_dir / "final.mp4"
     assert run["frames"] == 256 and run["fps"] == 16.0
     assert _decode_errors(final) == ""
-    info = media.probe_video(final)
+    info = probe_video(final)
     assert (info.frames, info.fps, info.width, info.height) == (256, 16, 832, 480)
     with av.open(str(final)) as container:
         audio = container.streams.audio[0]
@@ -80,8 +83,8 @@ def test_every_transition_and_loop_renders_the_planned_frames(cli: Cli, transiti
     run = cli.run_json(result)
     forward = 24 + 16
     assert run["frames"] == (2 * forward - 2 if loop == "pingpong" else forward)
-    assert media.probe_video(result.run_dir / "final.mp4").frames == run["frames"]
-    frames = list(media.read_frames(_assembled(run)))
+    assert probe_video(result.run_dir / "final.mp4").frames == run["frames"]
+    frames = list(read_frames(_assembled(run)))
     assert len(frames) == run["frames"]
     metrics = next(n for n in run["nodes"] if n["id"] == "assemble")["metrics"]
     assert len(metrics["drift"]) == sum(n["stage"] == "segment" for n in run["nodes"])
@@ -90,7 +93,7 @@ def test_every_transition_and_loop_renders_the_planned_frames(cli: Cli, transiti
         np.testing.assert_array_equal(frames[1], frames[-1])
         np.testing.assert_array_equal(frames[forward - 2], frames[forward])
     if loop == "closure":
-        first = np.asarray(media.load_image(result.run_dir / "keyframes" / "shot_000.png"))
+        first = np.asarray(load_image(result.run_dir / "keyframes" / "shot_000.png"))
         # The last frame leads straight back into the first: it is one step of the way there.
         assert np.abs(frames[-1].astype(int) - first).mean() < 20
 
@@ -102,7 +105,7 @@ def test_stills_mode_writes_keyframes_and_a_contact_sheet(cli: Cli):
     assert not (result.run_dir / "final.mp4").exists()
     assert len(list((result.run_dir / "keyframes").iterdir())) == 2
     assert {n["stage"] for n in run["nodes"]} == {"keyframe", "contact_sheet"}
-    sheet = media.load_image(result.run_dir / "contact_sheet.png")
+    sheet = load_image(result.run_dir / "contact_sheet.png")
     assert sheet.width > sheet.height
 
 
@@ -114,21 +117,21 @@ def test_user_keyframe_image_is_fitted_and_prores_mux(cli: Cli, tmp_path: Path):
     job = tiny_job()
     job["shots"][0]["image"] = str(picture)
     result = ok(cli(*FAST, "mux=prores", job=job))
-    keyframe = np.asarray(media.load_image(result.run_dir / "keyframes" / "shot_000.png"))
+    keyframe = np.asarray(load_image(result.run_dir / "keyframes" / "shot_000.png"))
     assert keyframe.shape == (48, 64, 3)
     assert np.abs(keyframe.astype(int) - (200, 30, 30)).max() <= 2
     final = result.run_dir / "final.mov"
     with av.open(str(final)) as container:
         assert container.streams.video[0].codec_context.name == "prores"
         assert container.streams.audio[0].codec_context.name == "pcm_s16le"
-    assert media.probe_video(final).frames == 32
+    assert probe_video(final).frames == 32
 
 
 def test_soundtrack_is_the_audio_and_matches_the_video(cli: Cli):
     job = tiny_job(soundtrack=str(ROOT / "assets" / "music" / "loop_120bpm.flac"))
     result = ok(cli(*FAST, job=job))
     final = result.run_dir / "final.mp4"
-    samples = media.read_audio(final, rate=48000, channels=2)
+    samples = read_audio(final, rate=48000, channels=2)
     assert abs(samples.shape[1] / 48000 - 2.0) <= 1 / 16
     assert np.abs(samples).max() > 0.05
 
@@ -138,7 +141,7 @@ def test_sigkill_at_any_point_resumes_to_identical_output(cli: Cli, after_nodes:
     job = tiny_job()
     job["shots"][0]["seconds"] = 4.0
     reference = ok(cli(*FAST, "cache_dir=" + str(cli.tmp / "reference-cache"), job=job))
-    expected = list(media.read_frames(reference.run_dir / "final.mp4"))
+    expected = list(read_frames(reference.run_dir / "final.mp4"))
 
     finished = cli.kill_after(after_nodes, *FAST, job=job)
 
@@ -146,7 +149,7 @@ def test_sigkill_at_any_point_resumes_to_identical_output(cli: Cli, after_nodes:
     run = cli.run_json(resumed)
     ran_again = {n["id"] for n in run["nodes"] if n["status"] == "ran"} & finished
     assert ran_again == set()
-    frames = list(media.read_frames(resumed.run_dir / "final.mp4"))
+    frames = list(read_frames(resumed.run_dir / "final.mp4"))
     assert len(frames) == len(expected)
     for got, want in zip(frames, expected, strict=True):
         np.testing.assert_array_equal(got, want)
@@ -173,11 +176,11 @@ def _bad_files(tmp: Path) -> dict[str, Path]:
     files["text"].write_text("this is not an image")
     files["empty_audio"].write_bytes(b"")
     files["fake_audio"].write_text("ID3 but not really")
-    media.write_video(
+    write_video(
         files["silent_video"],
         (np.zeros((16, 16, 3), np.uint8) for _ in range(4)),
         fps=Fraction(8),
-        codec=media.h264(),
+        codec=h264(),
     )
     return files
 

@@ -18,7 +18,7 @@ from conftest import Cli, offline_environment, ok
 from test_real_models import TINY, job, models_args
 
 from orchestrator.engine.store import sha256_file
-from orchestrator.media import video as media
+from orchestrator.media.video import probe_video
 
 RAY = (
     "executor=ray",
@@ -94,7 +94,7 @@ def test_killed_model_render_resumes_to_identical_bytes(renders: Renders, after_
     resumed = renders[f"killed-{after_nodes}"]
     ran = {n["id"] for n in resumed.run["nodes"] if n["status"] == "ran"}
     assert ran & resumed.finished == set()
-    assert media.probe_video(resumed.run_dir / "final.mp4").frames == 20
+    assert probe_video(resumed.run_dir / "final.mp4").frames == 20
     assert resumed.final == reference.final
     assert resumed.keyframes() == reference.keyframes()
     assert not list(resumed.store.glob("*/.tmp-*"))

@@ -13,8 +13,8 @@ from conftest import ROOT
 from PIL import Image
 from test_real_models import _wan, _zit
 
-from orchestrator.stage import NodeContext
-from stages.diffusion.loading import ModelPool
+from orchestrator.engine.context import NodeContext
+from stages.diffusion.pool import ModelPool
 
 # Encodes frames that made x264 (AVX-512, auto threads) give a different file per process
 # condition, into both the delivery and the lossless codec, and prints their sha256.

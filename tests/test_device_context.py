@@ -11,7 +11,8 @@ from conftest import ROOT
 
 CHECK = """
 import sys, torch
-from stages.diffusion.loading import PipelineSpec, load_pipeline
+from stages.diffusion.loading import load_pipeline
+from stages.diffusion.spec import PipelineSpec
 load_pipeline(PipelineSpec(pipeline="WanImageToVideoPipeline", source=sys.argv[1], key="video"))
 with torch.device("meta"):
     print(torch.linspace(0, 1, 3).device)

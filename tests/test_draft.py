@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from orchestrator.engine.context import NodeContext
 from orchestrator.engine.errors import UserError
-from orchestrator.stage import KeyframeRequest, NodeContext, SegmentRequest
-from stages.diffusion.loading import ModelPool
+from orchestrator.stage import KeyframeRequest, SegmentRequest
+from stages.diffusion.pool import ModelPool
 from stages.keyframes.draft import DraftKeyframes
 from stages.keyframes.images import ImageKeyframes
 from stages.video.draft import DraftVideo

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, Cli, ok, patch_node_run, tiny_job
 
-from orchestrator.media import video as media
+from orchestrator.media.video import read_frames
 
 FAST = ("preset=draft", "video.frames=17")
 
@@ -70,7 +70,7 @@ def test_two_processes_share_one_store(cli: Cli):
     for process in runs:
         _, err = process.communicate(timeout=300)
         assert process.returncode == 0, err
-    outputs = [list(media.read_frames(cli.tmp / f"par{i}" / "final.mp4")) for i in range(2)]
+    outputs = [list(read_frames(cli.tmp / f"par{i}" / "final.mp4")) for i in range(2)]
     assert len(outputs[0]) == len(outputs[1]) == 32
     for a, b in zip(*outputs, strict=True):
         np.testing.assert_array_equal(a, b)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import Cli, ok, tiny_job
 
-from orchestrator.media import video as media
+from orchestrator.media.video import read_frame
 from stages.metrics import delta_e, mean_lab
 
 # 33-frame clips and 25-frame shots: with 8 shared frames every shot is exactly one clip.
@@ -88,11 +88,11 @@ def test_the_frame_that_conditions_the_next_clip_is_corrected(render):
     fixed, _ = render("assemble.color_match=reinhard_lab")
     for run, corrected in ((plain, False), (fixed, True)):
         manifest = json.loads((_segment(run, "segment/5.0") / "manifest.json").read_text())
-        previous = media.read_frame(
+        previous = read_frame(
             _segment(run, "segment/4.0") / "clip.mkv", manifest["params"]["start_frame"]
         )
-        start = media.read_frame(_segment(run, "segment/5.0") / "clip.mkv", 0)
-        anchor = media.read_frame(_segment(run, "segment/0.0") / "clip.mkv", 0)
+        start = read_frame(_segment(run, "segment/5.0") / "clip.mkv", 0)
+        anchor = read_frame(_segment(run, "segment/0.0") / "clip.mkv", 0)
         if corrected:
             gap = delta_e(mean_lab(start), mean_lab(anchor))
             assert gap < delta_e(mean_lab(previous), mean_lab(anchor)) / 3

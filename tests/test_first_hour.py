@@ -17,9 +17,10 @@ from conftest import ROOT, Cli, ok, tiny_job
 from rich.console import Console
 
 from orchestrator.cli.dryrun import PROMPT_WIDTH, _first_line
+from orchestrator.engine.context import NodeContext
 from orchestrator.engine.progress import NodeRecord, Reporter
 from orchestrator.render.run import _node_lines
-from orchestrator.stage import KeyframeRequest, NodeContext, SegmentRequest
+from orchestrator.stage import KeyframeRequest, SegmentRequest
 from stages.assemble import _summary
 from stages.keyframes.draft import SAFE_MARGIN, DraftKeyframes
 from stages.video.draft import DraftVideo

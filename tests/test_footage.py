@@ -17,9 +17,13 @@ from conftest import Cli, ok, tiny_job
 from PIL import Image
 
 from orchestrator.engine.errors import UserError
-from orchestrator.media import video as media
+from orchestrator.media.audio import read_audio, write_audio
+from orchestrator.media.encode import h264, write_video
+from orchestrator.media.images import fit_image, load_image
+from orchestrator.media.video import probe_video, read_frame, read_frames
 from orchestrator.plan.job import plan_job
-from orchestrator.render.graph import Stages, build_graph
+from orchestrator.render.graph import build_graph
+from orchestrator.render.stages import Stages
 from stages.video.draft import DraftVideo
 
 FAST = ("preset=draft", "video.frames=17")
@@ -45,12 +49,12 @@ def write_user_clip(path: Path, frames: int = SOURCE_FRAMES, audio: bool = True)
         sound = path.with_suffix(".wav")
         t = np.arange(frames * 48000 // SOURCE_FPS) / 48000
         tone = (0.4 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-        media.write_audio(sound, np.stack([tone, tone]), 48000)
-    media.write_video(
+        write_audio(sound, np.stack([tone, tone]), 48000)
+    write_video(
         path,
         (user_frame(i) for i in range(frames)),
         fps=Fraction(SOURCE_FPS),
-        codec=media.h264(crf=10),
+        codec=h264(crf=10),
         audio=sound,
     )
     return path
@@ -59,11 +63,9 @@ def write_user_clip(path: Path, frames: int = SOURCE_FRAMES, audio: bool = True)
 def fitted_source(path: Path, times: list[Fraction], width: int = 64, height: int = 48):
     """What the user's clip should look like in the output: the decoded source frame on screen
     at each time (constant 30 fps here, so index = floor(t * 30)), fitted as images are."""
-    decoded = list(media.read_frames(path))
+    decoded = list(read_frames(path))
     return [
-        np.asarray(
-            media.fit_image(Image.fromarray(decoded[math.floor(t * SOURCE_FPS)]), width, height)
-        )
+        np.asarray(fit_image(Image.fromarray(decoded[math.floor(t * SOURCE_FPS)]), width, height))
         for t in times
     ]
 
@@ -94,13 +96,13 @@ def test_a_shot_continues_the_users_last_frame(cli: Cli, clip: Path) -> None:
     run = cli.run_json(result)
     planned = 2 * JOB_FPS
     assert run["frames"] == planned
-    assert media.probe_video(result.run_dir / "final.mp4").frames == planned
+    assert probe_video(result.run_dir / "final.mp4").frames == planned
     # The clip at 16 fps has ceil(2 s * 16) = 32 frames; the last is on screen at 31/16 s.
     last = fitted_source(clip, [Fraction(31, JOB_FPS)])[0]
-    keyframe = np.asarray(media.load_image(entry(cli, result, "keyframe/0") / "keyframe.png"))
+    keyframe = np.asarray(load_image(entry(cli, result, "keyframe/0") / "keyframe.png"))
     np.testing.assert_array_equal(keyframe, last)
     assembled = entry(cli, result, "assemble") / "video.mkv"
-    np.testing.assert_array_equal(media.read_frame(assembled, 0), last)
+    np.testing.assert_array_equal(read_frame(assembled, 0), last)
     footage = next(n for n in run["nodes"] if n["id"] == "keyframe/0")
     assert footage["stage"] == "footage"
     assert "your clip" in (result.run_dir / "report.html").read_text()
@@ -115,21 +117,21 @@ def test_include_plays_the_trimmed_clip_then_continues_it(cli: Cli, clip: Path) 
     assert [s["frames"] for s in run["shots"]] == [lead + JOB_FPS, JOB_FPS]
     assert run["frames"] == lead + 2 * JOB_FPS
     final = result.run_dir / "final.mp4"
-    assert media.probe_video(final).frames == run["frames"]
+    assert probe_video(final).frames == run["frames"]
     times = [Fraction(1, 2) + Fraction(k, JOB_FPS) for k in range(lead)]
     expected = fitted_source(clip, times)
-    assembled = list(media.read_frames(entry(cli, result, "assemble") / "video.mkv"))
+    assembled = list(read_frames(entry(cli, result, "assemble") / "video.mkv"))
     for k in range(lead):
         np.testing.assert_array_equal(assembled[k], expected[k])
     # The new frames start from the clip's last frame (shown once) and move on from it.
-    segment = list(media.read_frames(entry(cli, result, "segment/0.0") / "clip.mkv"))
+    segment = list(read_frames(entry(cli, result, "segment/0.0") / "clip.mkv"))
     np.testing.assert_array_equal(segment[0], expected[-1])
     np.testing.assert_array_equal(assembled[lead], segment[1])
     # The delivered mp4 starts with the user's frames, within H.264 4:2:0 loss.
-    for k, frame in enumerate(media.read_frames(final, 0, lead)):
+    for k, frame in enumerate(read_frames(final, 0, lead)):
         assert np.abs(frame.astype(np.int16) - expected[k]).mean() < 4
     # keep_audio: the clip's tone plays with the clip, silence after (no soundtrack).
-    sound = media.read_audio(final, rate=48000, channels=1)[0]
+    sound = read_audio(final, rate=48000, channels=1)[0]
     assert np.sqrt(np.mean(sound[2400:45600] ** 2)) > 0.1
     assert np.abs(sound[50000:]).max() < 1e-3
     again = ok(cli(str(final), command="reproduce"))
@@ -159,11 +161,11 @@ def test_transitions_and_loops_keep_the_planned_frame_count(
     expected = 2 * forward - 2 if "job.loop=pingpong" in args else forward
     assert run["frames"] == expected
     assembled = entry(cli, result, "assemble") / "video.mkv"
-    assert media.probe_video(assembled).frames == expected
-    assert media.probe_video(result.run_dir / "final.mp4").frames == expected
+    assert probe_video(assembled).frames == expected
+    assert probe_video(result.run_dir / "final.mp4").frames == expected
     if shot0.get("include"):
         first = fitted_source(clip, [Fraction(0)])[0]
-        np.testing.assert_array_equal(media.read_frame(assembled, 0), first)
+        np.testing.assert_array_equal(read_frame(assembled, 0), first)
 
 
 def test_the_store_keys_footage_on_the_files_content(make_config, tmp_path: Path) -> None:
@@ -204,7 +206,7 @@ def test_bad_footage_fails_at_plan_time(
     make_config, clip: Path, tmp_path: Path, shot0: dict, args: tuple, key: str, message: str
 ) -> None:
     song = tmp_path / "song.wav"
-    media.write_audio(song, np.zeros((1, 4800), np.float32), 48000)
+    write_audio(song, np.zeros((1, 4800), np.float32), 48000)
     image = tmp_path / "still.png"
     Image.new("RGB", (20, 10)).save(image)
     silent = write_user_clip(tmp_path / "silent.mp4", audio=False)

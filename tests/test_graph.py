@@ -9,7 +9,8 @@ from conftest import tiny_job
 
 from orchestrator.engine.graph import Graph, Node
 from orchestrator.plan.job import plan_job
-from orchestrator.render.graph import Stages, build_graph
+from orchestrator.render.graph import build_graph
+from orchestrator.render.stages import Stages
 
 
 def keys(make_config, *overrides: str, job=None) -> dict[str, str]:

@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT, Cli, ok, tiny_job
 
 from orchestrator.engine.errors import UserError
-from orchestrator.media import video as media
+from orchestrator.media.video import probe_video
 from stages.interpolate import FlowInterpolator, output_frames
 
 
@@ -75,7 +75,7 @@ def test_cli_output_follows_the_interpolated_rate(cli: Cli, loop: str):
     node = next(n for n in run["nodes"] if n["id"] == "interpolate")
     assert node["metrics"]["frames"] == expected
     final = result.run_dir / "final.mp4"
-    info = media.probe_video(final)
+    info = probe_video(final)
     assert (info.frames, info.fps) == (expected, 32)
     with av.open(str(final)) as container:
         audio = container.streams.audio[0]

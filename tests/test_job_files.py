@@ -15,7 +15,8 @@ from conftest import Cli, ok, tiny_job
 from omegaconf import OmegaConf
 
 from orchestrator.cli.jobfile import literal
-from orchestrator.media import video as media
+from orchestrator.media.audio import probe_audio
+from orchestrator.media.images import load_image
 from orchestrator.media.metadata import read_embedded
 from orchestrator.stage import KeyframeRequest
 from stages.keyframes.draft import DraftKeyframes
@@ -117,14 +118,14 @@ def test_dollar_braces_in_prompts_are_literal_in_the_card_and_the_metadata(cli: 
     # The card shows exactly the literal prompt: the draft backend drawing it gives its pixels.
     request = KeyframeRequest(**card["request"])
     drawn = DraftKeyframes().render(request, None, None)  # type: ignore[arg-type]
-    assert media.load_image(run_dir / "keyframes" / "shot_001.png").tobytes() == drawn.tobytes()
+    assert load_image(run_dir / "keyframes" / "shot_001.png").tobytes() == drawn.tobytes()
 
     embedded = read_embedded(run_dir / "final.mp4")
     assert embedded["job"]["name"] == "price ${PRICE}"
     assert embedded["job"]["shots"][1]["motion"] == "moves ${oc.env:RENGA_TEST_SECRET}"
     # renga's own `${asset:...}` in a path still resolves (and is written back portable).
     assert embedded["job"]["soundtrack"] == "${asset:music/loop_120bpm.flac}"
-    assert media.probe_audio(run_dir / "final.mp4").channels == 2
+    assert probe_audio(run_dir / "final.mp4").channels == 2
     for path in run_dir.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path

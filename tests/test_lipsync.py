@@ -12,7 +12,8 @@ import pytest
 import yaml
 from conftest import ROOT, Cli, ok, tiny_job
 
-from orchestrator.media import video as media
+from orchestrator.media.audio import read_audio, write_audio
+from orchestrator.media.video import probe_video, read_frames
 
 FAKE_TOOL = ROOT / "tests" / "tools" / "fake_lipsync.py"
 FAST = ("preset=draft", "video.frames=17")
@@ -23,7 +24,7 @@ def speech_file(path: Path, seconds: float = 0.75, rate: int = 22050) -> Path:
     t = np.arange(round(seconds * rate)) / rate
     envelope = ((t > 0.2) & (t < 0.6)) * (0.5 + 0.5 * np.sin(2 * np.pi * 6 * t))
     voice = 0.6 * envelope * np.sin(2 * np.pi * 220 * t)
-    media.write_audio(path, voice[None, :].astype(np.float32), rate)
+    write_audio(path, voice[None, :].astype(np.float32), rate)
     return path
 
 
@@ -66,8 +67,8 @@ def test_only_shots_with_speech_are_redubbed_where_the_speech_is(cli: Cli):
     run = cli.run_json(ok(cli(*FAST, "lipsync=fake", job=job)))
     statuses = {n["id"]: n["status"] for n in run["nodes"]}
     assert "lipsync/1" in statuses and "lipsync/0" not in statuses
-    before = list(media.read_frames(entry(run, "assemble") / "video.mkv"))
-    after = list(media.read_frames(entry(run, "dub") / "video.mkv"))
+    before = list(read_frames(entry(run, "assemble") / "video.mkv"))
+    after = list(read_frames(entry(run, "dub") / "video.mkv"))
     assert len(after) == len(before) == run["frames"] == 32
     # The tool's own encode adds a little noise everywhere; the mouth changes a frame a lot.
     difference = [np.abs(a.astype(int) - b).mean() for a, b in zip(before, after, strict=True)]
@@ -76,12 +77,9 @@ def test_only_shots_with_speech_are_redubbed_where_the_speech_is(cli: Cli):
     changed = [i for i, d in enumerate(difference) if d > 6]
     # Shot 1 starts at frame 16; the voice is heard from 0.2 s to 0.6 s into it (frames 19-25).
     assert changed and min(changed) >= 16 + 3 and max(changed) <= 16 + 10
-    assert (
-        media.probe_video(Path(run["store"]) / "dub" / run_key(run, "dub") / "video.mkv").frames
-        == 32
-    )
+    assert probe_video(Path(run["store"]) / "dub" / run_key(run, "dub") / "video.mkv").frames == 32
     final = cli.tmp / "run1" / "final.mp4"
-    audio = media.read_audio(final, rate=48000, channels=1)[0]
+    audio = read_audio(final, rate=48000, channels=1)[0]
     speech_part = np.abs(audio[round(1.25 * 48000) : round(1.5 * 48000)]).max()
     assert speech_part > 0.3, "the speech is in the mix"
 
@@ -121,8 +119,8 @@ def test_skip_policy_keeps_the_shot_and_warns(cli: Cli):
     run = cli.run_json(result)
     node = next(n for n in run["nodes"] if n["id"] == "lipsync/1")
     assert "Face not detected" in node["metrics"]["skipped"]
-    before = list(media.read_frames(entry(run, "assemble") / "video.mkv"))
-    after = list(media.read_frames(entry(run, "dub") / "video.mkv"))
+    before = list(read_frames(entry(run, "assemble") / "video.mkv"))
+    after = list(read_frames(entry(run, "dub") / "video.mkv"))
     assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
 
 
@@ -186,7 +184,7 @@ def test_a_global_vocal_track_redubs_the_shots_where_it_speaks(cli: Cli):
     vocals = np.zeros(2 * rate, np.float32)
     t = np.arange(round(0.4 * rate)) / rate
     vocals[round(1.2 * rate) : round(1.2 * rate) + t.size] = 0.6 * np.sin(2 * np.pi * 220 * t)
-    media.write_audio(cli.tmp / "vocals.wav", vocals[None, :], rate)
+    write_audio(cli.tmp / "vocals.wav", vocals[None, :], rate)
     job = tiny_job(vocals=str(cli.tmp / "vocals.wav"))
     result = ok(cli(*FAST, "lipsync=fake", job=job))
     run = cli.run_json(result)

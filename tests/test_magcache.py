@@ -14,10 +14,12 @@ import pytest
 from conftest import Cli, ok, tiny_job
 from PIL import Image
 
+from orchestrator.engine.context import NodeContext
 from orchestrator.engine.errors import UserError
 from orchestrator.render.run import prepare
-from orchestrator.stage import NodeContext, SegmentRequest
-from stages.diffusion.loading import ModelPool, count_calls
+from orchestrator.stage import SegmentRequest
+from stages.diffusion.pool import ModelPool
+from stages.diffusion.step_caches import count_calls
 from stages.video.wan import Wan22I2V, Wan22TI2V
 
 TINY = (

@@ -14,8 +14,12 @@ import pyloudnorm
 import pytest
 from PIL import Image
 
-from orchestrator.media import video as media
-from orchestrator.media.video import MediaError
+from orchestrator.media.audio import probe_audio, read_audio, write_audio
+from orchestrator.media.container import MediaError
+from orchestrator.media.encode import LOSSLESS, VideoCodec, h264, prores, write_video
+from orchestrator.media.images import fit_image, load_image, save_png
+from orchestrator.media.metadata import read_metadata, read_png_metadata
+from orchestrator.media.video import probe_video, read_frame, read_frames, read_frames_reversed
 from stages.audio.track import prepare_soundtrack
 
 W, H = 64, 48
@@ -68,7 +72,7 @@ def top_level_atoms(path: Path) -> list[str]:
 def clip(tmp_path: Path) -> tuple[Path, list[np.ndarray]]:
     frames = random_frames(40)
     path = tmp_path / "clip.mkv"
-    media.write_video(path, iter(frames), fps=Fraction(24), codec=media.LOSSLESS)
+    write_video(path, iter(frames), fps=Fraction(24), codec=LOSSLESS)
     return path, frames
 
 
@@ -76,7 +80,7 @@ def clip(tmp_path: Path) -> tuple[Path, list[np.ndarray]]:
 def song(tmp_path: Path) -> Path:
     """3.0 s of 44.1 kHz mono: the shape of a typical user soundtrack, at a rate to convert."""
     path = tmp_path / "song.wav"
-    media.write_audio(path, tone(3.0, 44100), 44100)
+    write_audio(path, tone(3.0, 44100), 44100)
     return path
 
 
@@ -87,8 +91,8 @@ def song(tmp_path: Path) -> Path:
 def test_lossless_round_trips_rgb_exactly(tmp_path: Path, size: tuple[int, int]) -> None:
     frames = random_frames(12, *size)
     path = tmp_path / "clip.mkv"
-    assert media.write_video(path, iter(frames), fps=Fraction(24), codec=media.LOSSLESS) == 12
-    back = list(media.read_frames(path))
+    assert write_video(path, iter(frames), fps=Fraction(24), codec=LOSSLESS) == 12
+    back = list(read_frames(path))
     assert len(back) == 12
     for written, read in zip(frames, back, strict=True):
         assert read.dtype == np.uint8 and read.shape == (size[1], size[0], 3)
@@ -96,7 +100,7 @@ def test_lossless_round_trips_rgb_exactly(tmp_path: Path, size: tuple[int, int])
 
 
 def test_probe_video(clip: tuple[Path, list[np.ndarray]]) -> None:
-    info = media.probe_video(clip[0])
+    info = probe_video(clip[0])
     assert (info.frames, info.fps, info.width, info.height) == (40, Fraction(24), W, H)
     assert info.duration == pytest.approx(40 / 24)
 
@@ -104,16 +108,16 @@ def test_probe_video(clip: tuple[Path, list[np.ndarray]]) -> None:
 @pytest.mark.parametrize("fps", [Fraction(30000, 1001), Fraction(16)])
 def test_probe_video_counts_frames_at_awkward_rates(tmp_path: Path, fps: Fraction) -> None:
     path = tmp_path / "clip.mkv"
-    media.write_video(path, flat_frames(57), fps=fps, codec=media.LOSSLESS)
-    info = media.probe_video(path)
+    write_video(path, flat_frames(57), fps=fps, codec=LOSSLESS)
+    info = probe_video(path)
     assert (info.frames, info.fps) == (57, fps)
-    assert media.read_frame(path, 33)[0, 0, 0] == (33 * 5) % 256
+    assert read_frame(path, 33)[0, 0, 0] == (33 * 5) % 256
 
 
 def test_read_frames_start_stop(clip: tuple[Path, list[np.ndarray]]) -> None:
     path, frames = clip
     for start, stop in [(0, 5), (7, 19), (35, None), (39, 40), (10, 10)]:
-        got = list(media.read_frames(path, start, stop))
+        got = list(read_frames(path, start, stop))
         want = frames[start:stop]
         assert len(got) == len(want)
         for a, b in zip(got, want, strict=True):
@@ -123,8 +127,8 @@ def test_read_frames_start_stop(clip: tuple[Path, list[np.ndarray]]) -> None:
 @pytest.mark.parametrize("chunk", [1, 7, 16, 100])
 def test_read_frames_reversed(clip: tuple[Path, list[np.ndarray]], chunk: int) -> None:
     path, _ = clip
-    forward = list(media.read_frames(path))
-    backward = list(media.read_frames_reversed(path, chunk=chunk))
+    forward = list(read_frames(path))
+    backward = list(read_frames_reversed(path, chunk=chunk))
     assert len(backward) == len(forward)
     for a, b in zip(backward, reversed(forward), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -132,29 +136,27 @@ def test_read_frames_reversed(clip: tuple[Path, list[np.ndarray]], chunk: int) -
 
 def test_read_frame_indices(clip: tuple[Path, list[np.ndarray]]) -> None:
     path, frames = clip
-    np.testing.assert_array_equal(media.read_frame(path, -1), frames[-1])
-    np.testing.assert_array_equal(media.read_frame(path, -40), frames[0])
-    np.testing.assert_array_equal(media.read_frame(path, 17), frames[17])
+    np.testing.assert_array_equal(read_frame(path, -1), frames[-1])
+    np.testing.assert_array_equal(read_frame(path, -40), frames[0])
+    np.testing.assert_array_equal(read_frame(path, 17), frames[17])
     for index in (40, -41):
         with pytest.raises(IndexError):
-            media.read_frame(path, index)
+            read_frame(path, index)
 
 
 def test_write_video_reports_progress(tmp_path: Path) -> None:
     seen: list[int] = []
     path = tmp_path / "clip.mkv"
-    media.write_video(
-        path, flat_frames(5), fps=Fraction(24), codec=media.LOSSLESS, progress=seen.append
-    )
+    write_video(path, flat_frames(5), fps=Fraction(24), codec=LOSSLESS, progress=seen.append)
     assert seen == [1, 2, 3, 4, 5]
 
 
 def test_write_video_rejects_a_size_change_and_no_frames(tmp_path: Path) -> None:
     frames = [*random_frames(2), *random_frames(1, W + 2, H)]
     with pytest.raises(ValueError, match="differs"):
-        media.write_video(tmp_path / "a.mkv", frames, fps=Fraction(24), codec=media.LOSSLESS)
+        write_video(tmp_path / "a.mkv", frames, fps=Fraction(24), codec=LOSSLESS)
     with pytest.raises(ValueError, match="no frames"):
-        media.write_video(tmp_path / "b.mkv", [], fps=Fraction(24), codec=media.LOSSLESS)
+        write_video(tmp_path / "b.mkv", [], fps=Fraction(24), codec=LOSSLESS)
 
 
 def test_write_video_copies_frames_from_a_reused_buffer(tmp_path: Path) -> None:
@@ -167,8 +169,8 @@ def test_write_video_copies_frames_from_a_reused_buffer(tmp_path: Path) -> None:
             yield buffer
 
     path = tmp_path / "clip.mkv"
-    media.write_video(path, reusing(), fps=Fraction(24), codec=media.LOSSLESS)
-    for written, read in zip(frames, media.read_frames(path), strict=True):
+    write_video(path, reusing(), fps=Fraction(24), codec=LOSSLESS)
+    for written, read in zip(frames, read_frames(path), strict=True):
         np.testing.assert_array_equal(read, written)
 
 
@@ -177,10 +179,10 @@ def test_write_video_copies_frames_from_a_reused_buffer(tmp_path: Path) -> None:
 
 def test_h264_mp4_is_tagged_bt709_and_faststart(tmp_path: Path) -> None:
     path = tmp_path / "final.mp4"
-    media.write_video(path, flat_frames(48), fps=Fraction(24), codec=media.h264(crf=23))
-    info = media.probe_video(path)
+    write_video(path, flat_frames(48), fps=Fraction(24), codec=h264(crf=23))
+    info = probe_video(path)
     assert (info.frames, info.fps, info.width, info.height) == (48, Fraction(24), W, H)
-    assert sum(1 for _ in media.read_frames(path)) == 48
+    assert sum(1 for _ in read_frames(path)) == 48
     with av.open(str(path)) as container:
         context = container.streams.video[0].codec_context
         assert context.name == "h264" and context.pix_fmt == "yuv420p"
@@ -194,21 +196,21 @@ def test_h264_colours_survive(tmp_path: Path) -> None:
     path = tmp_path / "final.mp4"
     colour = np.array([200, 30, 40], np.uint8)
     frames = (np.broadcast_to(colour, (H, W, 3)).copy() for _ in range(3))
-    media.write_video(path, frames, fps=Fraction(24), codec=media.h264(crf=10))
-    decoded = media.read_frame(path, 1)[H // 2, W // 2].astype(int)
+    write_video(path, frames, fps=Fraction(24), codec=h264(crf=10))
+    decoded = read_frame(path, 1)[H // 2, W // 2].astype(int)
     assert np.abs(decoded - colour).max() <= 3
 
 
 def test_odd_size_is_rejected_before_encoding(tmp_path: Path) -> None:
     path = tmp_path / "final.mp4"
     with pytest.raises(ValueError, match="divisible by 2"):
-        media.write_video(path, random_frames(2, 63, 48), fps=Fraction(24), codec=media.h264())
+        write_video(path, random_frames(2, 63, 48), fps=Fraction(24), codec=h264())
     assert not path.exists()
 
 
 def test_soundtrack_is_muxed_to_the_video_length(tmp_path: Path, song: Path) -> None:
     path = tmp_path / "final.mp4"
-    media.write_video(path, flat_frames(48), fps=Fraction(24), codec=media.h264(), audio=song)
+    write_video(path, flat_frames(48), fps=Fraction(24), codec=h264(), audio=song)
     with av.open(str(path)) as container:
         video, audio = container.streams.video[0], container.streams.audio[0]
         assert (audio.codec_context.name, audio.rate, audio.channels) == ("aac", 48000, 2)
@@ -225,10 +227,10 @@ def test_soundtrack_is_muxed_to_the_video_length(tmp_path: Path, song: Path) -> 
 
 def test_short_soundtrack_is_padded_with_silence(tmp_path: Path) -> None:
     short = tmp_path / "short.wav"
-    media.write_audio(short, tone(0.5, 44100), 44100)
+    write_audio(short, tone(0.5, 44100), 44100)
     path = tmp_path / "final.mov"
-    media.write_video(path, flat_frames(48), fps=Fraction(24), codec=media.prores(), audio=short)
-    samples = media.read_audio(path, rate=48000, channels=2)
+    write_video(path, flat_frames(48), fps=Fraction(24), codec=prores(), audio=short)
+    samples = read_audio(path, rate=48000, channels=2)
     assert samples.shape == (2, 96000)
     assert np.abs(samples[:, 30000:]).max() == 0
 
@@ -238,28 +240,28 @@ def test_undecodable_soundtrack_fails_before_writing(tmp_path: Path) -> None:
     bad.write_text("not audio\n" * 20)
     path = tmp_path / "final.mp4"
     with pytest.raises(MediaError, match="song.wav"):
-        media.write_video(path, flat_frames(4), fps=Fraction(24), codec=media.h264(), audio=bad)
+        write_video(path, flat_frames(4), fps=Fraction(24), codec=h264(), audio=bad)
     assert not path.exists()
 
 
 @pytest.mark.parametrize(
     ("name", "codec"),
-    [("a.mp4", media.h264()), ("a.mov", media.prores()), ("a.mkv", media.LOSSLESS)],
+    [("a.mp4", h264()), ("a.mov", prores()), ("a.mkv", LOSSLESS)],
 )
-def test_metadata_round_trip(tmp_path: Path, name: str, codec: media.VideoCodec) -> None:
+def test_metadata_round_trip(tmp_path: Path, name: str, codec: VideoCodec) -> None:
     config = '{"renga": {"prompt": "café at dusk", "seed": 7}}\n' + "x" * 4000
     tags = {"comment": config, "renga_version": "0.1.0"}
     path = tmp_path / name
-    media.write_video(path, flat_frames(2), fps=Fraction(24), codec=codec, metadata=tags)
-    found = media.read_metadata(path)
+    write_video(path, flat_frames(2), fps=Fraction(24), codec=codec, metadata=tags)
+    found = read_metadata(path)
     assert {key: found.get(key) for key in tags} == tags
 
 
 def test_native_mp4_comment_round_trips(tmp_path: Path) -> None:
     path = tmp_path / "a.mp4"
     tags = {"comment": "only a comment"}
-    media.write_video(path, flat_frames(2), fps=Fraction(24), codec=media.h264(), metadata=tags)
-    assert media.read_metadata(path)["comment"] == "only a comment"
+    write_video(path, flat_frames(2), fps=Fraction(24), codec=h264(), metadata=tags)
+    assert read_metadata(path)["comment"] == "only a comment"
 
 
 # ------------------------------------------------------------------ audio
@@ -278,16 +280,16 @@ def test_native_mp4_comment_round_trips(tmp_path: Path) -> None:
 def test_probe_audio_formats(tmp_path: Path, name: str, codec: str | None, rate: int) -> None:
     path = tmp_path / name
     if codec is None:
-        media.write_audio(path, tone(1.5, rate), rate)
+        write_audio(path, tone(1.5, rate), rate)
     else:
         encode_audio(path, codec, tone(1.5, rate), rate)
-    info = media.probe_audio(path)
+    info = probe_audio(path)
     assert (info.rate, info.channels) == (rate, 1)
     assert info.duration == pytest.approx(1.5, abs=0.06)
 
 
 def _no_audio_video(path: Path) -> None:
-    media.write_video(path, flat_frames(2), fps=Fraction(24), codec=media.LOSSLESS)
+    write_video(path, flat_frames(2), fps=Fraction(24), codec=LOSSLESS)
 
 
 def _zero_sample_wav(path: Path) -> None:
@@ -313,15 +315,15 @@ def test_probe_audio_rejects_unusable_files(
     path = tmp_path / name
     make(path)
     with pytest.raises(MediaError) as caught:
-        media.probe_audio(path)
+        probe_audio(path)
     assert str(path) in str(caught.value)
 
 
 def test_read_audio_resamples_to_exact_lengths(tmp_path: Path, song: Path) -> None:
-    assert media.read_audio(song, rate=48000, channels=2).shape == (2, 144000)
-    assert media.read_audio(song, rate=22050, channels=1).shape == (1, 66150)
-    mono = media.read_audio(song, rate=44100, channels=1)
-    stereo = media.read_audio(song, rate=44100, channels=2)
+    assert read_audio(song, rate=48000, channels=2).shape == (2, 144000)
+    assert read_audio(song, rate=22050, channels=1).shape == (1, 66150)
+    mono = read_audio(song, rate=44100, channels=1)
+    stereo = read_audio(song, rate=44100, channels=2)
     np.testing.assert_array_equal(stereo[0], mono[0])
     np.testing.assert_array_equal(stereo[1], mono[0])
     assert np.abs(mono).max() == pytest.approx(0.3, abs=1e-3)
@@ -331,14 +333,14 @@ def test_read_audio_window(tmp_path: Path) -> None:
     rate = 44100
     ramp = (np.arange(3 * rate) / (3 * rate) - 0.5).astype(np.float32)
     path = tmp_path / "ramp.flac"
-    media.write_audio(path, np.stack([ramp, -ramp]), rate)
-    window = media.read_audio(path, rate=48000, channels=2, start=1.0, duration=0.5)
+    write_audio(path, np.stack([ramp, -ramp]), rate)
+    window = read_audio(path, rate=48000, channels=2, start=1.0, duration=0.5)
     assert window.shape == (2, 24000)
     expected = np.arange(24000) / 48000 / 3 + 1 / 3 - 0.5
     np.testing.assert_allclose(window[0, 100:-100], expected[100:-100], atol=2e-3)
     np.testing.assert_allclose(window[1], -window[0], atol=1e-4)
-    assert media.read_audio(path, rate=48000, channels=1, start=1.0).shape == (1, 96000)
-    assert media.read_audio(path, rate=48000, channels=2, start=2.5, duration=1.0).shape[1] == 24000
+    assert read_audio(path, rate=48000, channels=1, start=1.0).shape == (1, 96000)
+    assert read_audio(path, rate=48000, channels=2, start=2.5, duration=1.0).shape[1] == 24000
 
 
 # ------------------------------------------------------------------ images
@@ -347,33 +349,33 @@ def test_read_audio_window(tmp_path: Path) -> None:
 def test_png_metadata_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "kf.png"
     tags = {"renga": '{"seed": 3, "prompt": "neon koi, 夜"}', "long": "y" * 5000, "plain": "ok"}
-    media.save_png(path, Image.new("RGB", (8, 8), (1, 2, 3)), tags)
-    assert media.read_png_metadata(path) == tags
-    assert media.load_image(path).getpixel((0, 0)) == (1, 2, 3)
+    save_png(path, Image.new("RGB", (8, 8), (1, 2, 3)), tags)
+    assert read_png_metadata(path) == tags
+    assert load_image(path).getpixel((0, 0)) == (1, 2, 3)
 
 
 def test_load_image_converts_and_rejects(tmp_path: Path) -> None:
     rgba = tmp_path / "a.webp"
     Image.new("RGBA", (10, 6), (9, 8, 7, 128)).save(rgba, lossless=True)
-    assert media.load_image(rgba).mode == "RGB"
+    assert load_image(rgba).mode == "RGB"
     jpeg = tmp_path / "b.jpg"
     Image.new("RGB", (10, 6), (200, 100, 50)).save(jpeg)
-    assert media.load_image(jpeg).size == (10, 6)
+    assert load_image(jpeg).size == (10, 6)
     broken = tmp_path / "broken.png"
     broken.write_text("nope")
     for path in (broken, tmp_path / "missing.png"):
         with pytest.raises(MediaError, match="missing.png|broken.png"):
-            media.load_image(path)
+            load_image(path)
 
 
 def test_fit_image_covers_and_centre_crops() -> None:
     image = Image.new("RGB", (200, 100), (255, 0, 0))
     image.paste((0, 255, 0), (50, 0, 150, 100))
-    fitted = media.fit_image(image, 64, 64)
+    fitted = fit_image(image, 64, 64)
     assert fitted.size == (64, 64)
     pixels = np.asarray(fitted)
     assert (pixels[:, 2:-2, 1] > 250).all() and (pixels[:, 2:-2, 0] < 5).all()
-    wide = media.fit_image(image, 80, 20)
+    wide = fit_image(image, 80, 20)
     assert wide.size == (80, 20)
 
 
@@ -387,14 +389,14 @@ def noise(seconds: float, rate: int, level: float = 0.05, seed: int = 1) -> np.n
 
 def test_soundtrack_trims_to_exact_length(tmp_path: Path) -> None:
     path = tmp_path / "long.wav"
-    media.write_audio(path, noise(3.0, 44100), 44100)
+    write_audio(path, noise(3.0, 44100), 44100)
     out = prepare_soundtrack(path, duration=2.0, start=0.5)
     assert out.shape == (2, 96000) and out.dtype == np.float32
 
 
 def test_soundtrack_pads_and_fades_at_the_end_of_the_music(tmp_path: Path) -> None:
     path = tmp_path / "short.wav"
-    media.write_audio(path, noise(1.0, 48000, level=0.2), 48000)
+    write_audio(path, noise(1.0, 48000, level=0.2), 48000)
     out = prepare_soundtrack(path, duration=2.5, lufs=None)
     assert out.shape == (2, 120000)
     assert np.abs(out[:, 48000:]).max() == 0
@@ -404,7 +406,7 @@ def test_soundtrack_pads_and_fades_at_the_end_of_the_music(tmp_path: Path) -> No
 
 def test_soundtrack_loudness_peak_and_fade_in(tmp_path: Path) -> None:
     path = tmp_path / "music.wav"
-    media.write_audio(path, noise(3.0, 48000, level=0.02), 48000)
+    write_audio(path, noise(3.0, 48000, level=0.02), 48000)
     out = prepare_soundtrack(path, duration=3.0, lufs=-16.0)
     loudness = pyloudnorm.Meter(48000).integrated_loudness(out.T.astype(np.float64))
     assert loudness == pytest.approx(-16.0, abs=0.5)
@@ -415,15 +417,15 @@ def test_soundtrack_loudness_peak_and_fade_in(tmp_path: Path) -> None:
 
 def test_soundtrack_peak_ceiling_wins_over_loudness(tmp_path: Path) -> None:
     path = tmp_path / "tone.wav"
-    media.write_audio(path, tone(2.0, 48000, channels=2), 48000)
+    write_audio(path, tone(2.0, 48000, channels=2), 48000)
     out = prepare_soundtrack(path, duration=2.0, lufs=-2.0)
     assert 10 ** (-1.05 / 20) <= np.abs(out).max() <= 10 ** (-1 / 20)
 
 
 def test_soundtrack_of_silence_and_tiny_clips(tmp_path: Path) -> None:
     silent = tmp_path / "silent.wav"
-    media.write_audio(silent, np.zeros((2, 48000), np.float32), 48000)
+    write_audio(silent, np.zeros((2, 48000), np.float32), 48000)
     assert np.abs(prepare_soundtrack(silent, duration=1.0)).max() == 0
     tiny = tmp_path / "tiny.wav"
-    media.write_audio(tiny, noise(0.2, 48000), 48000)
+    write_audio(tiny, noise(0.2, 48000), 48000)
     assert prepare_soundtrack(tiny, duration=0.2).shape == (2, 9600)

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from orchestrator.engine.errors import UserError
-from orchestrator.media import video as media
+from orchestrator.media.container import MediaError
+from orchestrator.media.encode import LOSSLESS, h264, write_video
 from stages.audio.mmaudio import frames as fr
 from stages.audio.mmaudio.checkpoint import CheckpointMismatch
 from stages.audio.mmaudio.clip import MEAN, STD, ClipEncoder
@@ -39,7 +40,7 @@ def index_video(path: Path, fps: int, seconds: float) -> Path:
     """Frame i is a flat colour whose red channel is i, so every sampled frame names its source."""
     count = round(fps * seconds)
     frames = (np.full((36, 48, 3), (i, 255 - i, 77), dtype=np.uint8) for i in range(count))
-    media.write_video(path, frames, fps=Fraction(fps), codec=media.LOSSLESS)
+    write_video(path, frames, fps=Fraction(fps), codec=LOSSLESS)
     return path
 
 
@@ -173,7 +174,7 @@ def test_delivery_h264_is_sampled_by_timestamp(tmp_path: Path) -> None:
     """A user's 30 fps H.264 mp4 (lossy, so frame i is coded coarsely as red = 8i)."""
     path = tmp_path / "clip.mp4"
     frames = (np.full((48, 64, 3), (8 * i, 128, 128), dtype=np.uint8) for i in range(32))
-    media.write_video(path, frames, fps=Fraction(30), codec=media.h264())
+    write_video(path, frames, fps=Fraction(30), codec=h264())
     start, duration = 0.35, 0.65
     window = fr.window_frames(path, start, duration, clip_size=16, sync_size=16)
     for fps, got in ((8, window.clip), (25, (window.sync + 1) / 2)):
@@ -204,7 +205,7 @@ def test_window_past_the_end_holds_the_last_frame(tmp_path: Path) -> None:
     path = index_video(tmp_path / "v.mkv", 25, 1.0)
     window = fr.window_frames(path, 0.5, 1.0, clip_size=16, sync_size=16)
     assert red(window.sync, -1) == list(range(12, 25)) + [24] * 12
-    with pytest.raises(media.MediaError, match="outside the video"):
+    with pytest.raises(MediaError, match="outside the video"):
         fr.window_frames(path, 1.0, 1.0)
 
 

@@ -19,13 +19,11 @@ from stages.audio.mmaudio.decoder import (
     build_decoder,
     build_vae,
     build_vocoder,
-    convert_vae,
-    convert_vocoder,
     decoder_config,
-    locate_vocoder,
     vae_module,
     vocoder_module,
 )
+from stages.audio.mmaudio.decoder_weights import convert_vae, convert_vocoder, locate_vocoder
 from tests.tiny_mmaudio_decoder import (
     official_vae_shapes,
     tiny_decoder_config,

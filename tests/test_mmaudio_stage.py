@@ -17,7 +17,8 @@ import tiny_mmaudio
 from conftest import Cli, ok, tiny_job
 
 from orchestrator.engine.errors import UserError
-from orchestrator.media import video as media
+from orchestrator.media.audio import probe_audio, read_audio
+from orchestrator.media.video import probe_video
 from orchestrator.render.run import prepare
 from stages.audio.mmaudio.windows import plan_windows
 
@@ -46,7 +47,7 @@ def audio_of(cli: Cli, result: Any) -> tuple[np.ndarray, dict[str, Any]]:
     run = cli.run_json(result)
     node = next(n for n in run["nodes"] if n["id"] == "audio")
     path = cli.cache / "audio" / node["key"] / "audio.wav"
-    return media.read_audio(path, rate=RATE, channels=1), run
+    return read_audio(path, rate=RATE, channels=1), run
 
 
 @pytest.mark.slow
@@ -65,7 +66,7 @@ def test_effects_cover_the_video_exactly_in_resumable_windows(
     assert sum(n["stage"] == "audio_weights" for n in run["nodes"]) == 1
 
     final = result.run_dir / "final.mp4"
-    video, sound = media.probe_video(final), media.probe_audio(final)
+    video, sound = probe_video(final), probe_audio(final)
     assert abs(sound.duration - video.duration) <= 1 / 16
 
     again = ok(cli(*args, job=job(), env=offline_env))
@@ -109,9 +110,9 @@ def test_mix_lays_effects_under_the_soundtrack(cli: Cli, mmaudio_files, offline_
     run = cli.run_json(result)
     node = next(n for n in run["nodes"] if n["id"] == "audio")
     path = cli.cache / "audio" / node["key"] / "audio.wav"
-    mixed = media.read_audio(path, rate=48000, channels=2)
+    mixed = read_audio(path, rate=48000, channels=2)
     assert mixed.shape == (2, round(44 / 16 * 48000))
-    music = media.read_audio(track, rate=48000, channels=2, duration=44 / 16)
+    music = read_audio(track, rate=48000, channels=2, duration=44 / 16)
     assert not np.allclose(mixed, 0) and np.abs(mixed).max() <= 10 ** (-1 / 20) + 1e-3
     # The music leads: the mix follows the levelled track closely, but not exactly.
     correlation = np.corrcoef(mixed[0], music[0, : mixed.shape[1]])[0, 1]

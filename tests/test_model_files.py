@@ -12,7 +12,7 @@ import tiny_files
 from test_real_models import _segment, _wan
 
 from orchestrator.engine.errors import UserError
-from stages.diffusion.loading import ModelPool
+from stages.diffusion.pool import ModelPool
 
 EXPERTS = ("transformer", "transformer_2")
 

@@ -8,7 +8,7 @@ import weakref
 
 import torch
 
-from stages.diffusion.loading import ModelPool
+from stages.diffusion.pool import ModelPool
 
 
 class _Hooked(torch.nn.Module):

@@ -10,9 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from orchestrator.stage import NodeContext, SegmentRequest
+from orchestrator.engine.context import NodeContext
+from orchestrator.stage import SegmentRequest
 from stages import motion
-from stages.diffusion.loading import ModelPool
+from stages.diffusion.pool import ModelPool
 from stages.metrics import MOTION_SPAN, SeamMeter
 from stages.video.draft import DraftVideo
 

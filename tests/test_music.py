@@ -10,13 +10,18 @@ import pytest
 from conftest import Cli, ok, tiny_job
 from music_tracks import write_track
 
+from orchestrator.engine.context import NodeContext
 from orchestrator.engine.errors import UserError
 from orchestrator.engine.store import Store
-from orchestrator.media import video as media
-from orchestrator.plan import beats
+from orchestrator.media.audio import probe_audio, read_audio, write_audio
+from orchestrator.media.encode import h264, write_video
+from orchestrator.media.video import probe_video
+from orchestrator.plan.beats import analyse
 from orchestrator.plan.job import plan_job
 from orchestrator.plan.music import cut_frames, merge_short
-from orchestrator.stage import NodeContext, SegmentRequest
+from orchestrator.plan.timeline import Analysis
+from orchestrator.render.beats import StoredBeats
+from orchestrator.stage import SegmentRequest
 from stages.video.draft import DraftVideo
 
 TEMPI = (90, 120, 128, 174)
@@ -34,8 +39,8 @@ def tracks(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[Path, np
 
 
 @pytest.fixture(scope="module")
-def analyses(tracks) -> dict[int, beats.Analysis]:
-    return {bpm: beats.analyse(path, fps=Fraction(24)) for bpm, (path, _) in tracks.items()}
+def analyses(tracks) -> dict[int, Analysis]:
+    return {bpm: analyse(path, fps=Fraction(24)) for bpm, (path, _) in tracks.items()}
 
 
 def music_job(soundtrack: Path, **music) -> dict:
@@ -63,8 +68,8 @@ def test_aac_in_mp4_is_analysed_like_the_wav(tracks, analyses, tmp_path):
     path, truth = tracks[128]
     mp4 = tmp_path / "song.mp4"
     frames = (np.zeros((16, 16, 3), np.uint8) for _ in range(int(SECONDS * 2)))
-    media.write_video(mp4, frames, fps=Fraction(2), codec=media.h264(), audio=path)
-    analysis = beats.analyse(mp4, fps=Fraction(24))
+    write_video(mp4, frames, fps=Fraction(2), codec=h264(), audio=path)
+    analysis = analyse(mp4, fps=Fraction(24))
     assert abs(analysis.tempo - 128) / 128 < 0.02
     found = np.array(analysis.beats)
     assert np.max(np.min(np.abs(found[:, None] - truth[None, :]), axis=1)) < 0.05
@@ -73,7 +78,7 @@ def test_aac_in_mp4_is_analysed_like_the_wav(tracks, analyses, tmp_path):
 def test_plp_follows_a_song_whose_tempo_moves(tmp_path):
     path = tmp_path / "ramp.wav"
     truth = write_track(path, 100, SECONDS, bpm_end=130)
-    found = np.array(beats.analyse(path, tracker="plp").beats)
+    found = np.array(analyse(path, tracker="plp").beats)
     error = np.min(np.abs(found[:, None] - truth[None, :]), axis=1)
     assert np.mean(error < 0.05) > 0.9
     assert len(found) >= 0.9 * len(truth)
@@ -127,14 +132,16 @@ def test_analysis_is_published_once_and_reused(make_config, tracks, tmp_path, mo
     path, _ = tracks[128]
     store = Store(tmp_path / "store")
     cfg = make_config(job=music_job(path, max_seconds=4))
-    first = plan_job(cfg, DraftVideo(), store)
+    first = plan_job(cfg, DraftVideo(), StoredBeats(store))
     assert len(list(store.root.glob("beats/*/beats.json"))) == 1
 
     def fail(*args, **kwargs):
         raise AssertionError("analysed again")
 
-    monkeypatch.setattr(beats, "analyse", fail)
-    again = plan_job(make_config("seed=7", job=music_job(path, max_seconds=4)), DraftVideo(), store)
+    monkeypatch.setattr("orchestrator.plan.beats.analyse", fail)
+    again = plan_job(
+        make_config("seed=7", job=music_job(path, max_seconds=4)), DraftVideo(), StoredBeats(store)
+    )
     assert again.music.analysis == first.music.analysis
 
 
@@ -189,7 +196,7 @@ def test_a_song_without_beats_is_one_chained_shot(make_config, tmp_path):
     path = tmp_path / "hum.wav"
     t = np.arange(int(6 * 22050)) / 22050
     hum = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-    media.write_audio(path, np.stack([hum, hum]), 22050)
+    write_audio(path, np.stack([hum, hum]), 22050)
     timeline = plan_job(make_config(job=music_job(path)), DraftVideo(frames=33, fps=16))
     assert len(timeline.shots) == 1 and timeline.frames == 6 * 16
     assert len(timeline.segments) > 1
@@ -222,13 +229,13 @@ def test_music_video_through_the_cli_keeps_picture_and_sound_together(cli: Cli, 
     assert run["frames"] == round(seconds * fps)
     assert abs(run["music"]["tempo"] - 128) / 128 < 0.02
     final = result.run_dir / "final.mp4"
-    video = media.probe_video(final)
+    video = probe_video(final)
     assert video.frames == round(seconds * fps)
-    sound = media.probe_audio(final)
+    sound = probe_audio(final)
     assert abs(sound.duration - video.duration) <= 1 / fps
     # The video's first frame plays the window's first sample: find the lag by correlation.
-    muxed = media.read_audio(final, rate=8000, channels=1)[0]
-    source = media.read_audio(path, rate=8000, channels=1, start=start, duration=seconds)[0]
+    muxed = read_audio(final, rate=8000, channels=1)[0]
+    source = read_audio(path, rate=8000, channels=1, start=start, duration=seconds)[0]
     reach = 800
     n = min(len(muxed), len(source)) - 2 * reach
     scores = [np.dot(muxed[reach + lag : reach + lag + n], source[reach : reach + n])

@@ -8,7 +8,9 @@ import pytest
 from conftest import tiny_job
 
 from orchestrator.engine.errors import UserError
-from orchestrator.plan.job import clip_length, derive_seed, plan_job
+from orchestrator.plan.job import plan_job
+from orchestrator.plan.segments import clip_length
+from orchestrator.plan.timeline import derive_seed
 from stages.video.draft import DraftVideo
 
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import Cli, ok, tiny_job
 
 from orchestrator.engine.store import sha256_file
-from orchestrator.media import video as media
+from orchestrator.media.video import read_frames
 
 pytest.importorskip("ray")
 
@@ -34,8 +34,8 @@ def test_ray_gives_the_local_executors_output(cli: Cli):
     local = ok(cli(*FAST, job=four_shots()))
     cli.cache = cli.tmp / "ray-cache"
     spread = ok(cli(*FAST, *RAY, job=four_shots()))
-    a = list(media.read_frames(local.run_dir / "final.mp4"))
-    b = list(media.read_frames(spread.run_dir / "final.mp4"))
+    a = list(read_frames(local.run_dir / "final.mp4"))
+    b = list(read_frames(spread.run_dir / "final.mp4"))
     assert len(a) == len(b) == 64
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x, y)

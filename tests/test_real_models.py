@@ -15,12 +15,14 @@ from conftest import Cli, ok, tiny_job
 from PIL import Image
 from rich.console import Console
 
+from orchestrator.engine.context import NodeContext
 from orchestrator.engine.errors import UserError
 from orchestrator.engine.progress import Reporter
-from orchestrator.media import video as media
+from orchestrator.media.video import VideoInfo, probe_video, read_frames
 from orchestrator.render.run import execute, prepare
-from orchestrator.stage import KeyframeRequest, NodeContext, SegmentRequest
-from stages.diffusion.loading import ModelPool, load_pipeline
+from orchestrator.stage import KeyframeRequest, SegmentRequest
+from stages.diffusion.loading import load_pipeline
+from stages.diffusion.pool import ModelPool
 from stages.keyframes.zit import ZitKeyframes
 from stages.video.wan import Wan22I2V, Wan22TI2V
 
@@ -64,8 +66,8 @@ def _entries(run: dict[str, Any], stage: str) -> dict[str, Path]:
     return {n["id"]: store / stage / n["key"] for n in run["nodes"] if n["stage"] == stage}
 
 
-def _final(result: Any) -> media.VideoInfo:
-    return media.probe_video(result.run_dir / "final.mp4")
+def _final(result: Any) -> VideoInfo:
+    return probe_video(result.run_dir / "final.mp4")
 
 
 @pytest.mark.slow
@@ -142,7 +144,7 @@ def _run(make_config, tmp_path: Path, name: str, *overrides: str, **job_override
 
 
 def _frames(entries: dict[str, Path], node: str, file: str = "clip.mkv") -> np.ndarray:
-    return np.stack([f for f in media.read_frames(entries[node] / file)])
+    return np.stack([f for f in read_frames(entries[node] / file)])
 
 
 def _keyframe(run: dict, node: str) -> np.ndarray:
@@ -342,7 +344,7 @@ def test_ti2v_rejects_a_second_expert(tiny_models):
 
 
 def test_allow_download_still_respects_hf_hub_offline(monkeypatch, tmp_path):
-    from stages.diffusion.loading import locate
+    from stages.diffusion.files import locate
 
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))

@@ -23,8 +23,9 @@ from PIL import Image
 from orchestrator.cli import received
 from orchestrator.config import CONF_DIR
 from orchestrator.engine.errors import UserError
-from orchestrator.media import video as media
-from orchestrator.render.graph import job_metadata
+from orchestrator.media.encode import h264, write_video
+from orchestrator.media.images import save_png
+from orchestrator.render.stages import job_metadata
 from stages.mux import METADATA_KEY
 
 Mutation = Callable[[dict[str, Any], str], None]
@@ -80,14 +81,14 @@ def legit() -> dict[str, Any]:
 
 
 def write_png(path: Path, data: dict[str, Any]) -> Path:
-    media.save_png(path, Image.new("RGB", (16, 16)), {"renga": json.dumps(data)})
+    save_png(path, Image.new("RGB", (16, 16)), {"renga": json.dumps(data)})
     return path
 
 
 def write_mp4(path: Path, data: dict[str, Any]) -> Path:
     frames = [np.zeros((16, 16, 3), np.uint8)] * 2
     metadata = {METADATA_KEY: json.dumps({"renga": data})}
-    media.write_video(path, frames, fps=Fraction(8), codec=media.h264(), metadata=metadata)
+    write_video(path, frames, fps=Fraction(8), codec=h264(), metadata=metadata)
     return path
 
 

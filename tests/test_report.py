@@ -13,7 +13,9 @@ from conftest import ROOT, Cli, ok, patch_node_run, tiny_job
 from PIL import Image
 
 from orchestrator.render.run import prepare
-from orchestrator.report.page import beat_times, metric_series, render
+from orchestrator.report.charts import metric_series
+from orchestrator.report.page import render
+from orchestrator.report.timeline import beat_times
 
 FAST = ("preset=draft", "video.frames=17")
 

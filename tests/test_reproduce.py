@@ -11,8 +11,10 @@ import pytest
 from conftest import ROOT, Cli, ok, tiny_job
 
 from orchestrator.config import ASSETS_DIR
-from orchestrator.media import video as media
-from orchestrator.media.metadata import portable, read_embedded
+from orchestrator.media.images import load_image
+from orchestrator.media.metadata import read_embedded
+from orchestrator.media.video import read_frames
+from orchestrator.render.stages import portable
 from stages.mux import embedded_config
 
 FAST = ("preset=draft", "video.frames=17")
@@ -95,9 +97,7 @@ def test_reproduce_renders_from_an_empty_store_and_takes_overrides(cli: Cli, tmp
     final = first.run_dir / "final.mp4"
     fresh = ok(cli(str(final), f"cache_dir={tmp_path / 'empty'}", command="reproduce"))
     assert {n["status"] for n in cli.run_json(fresh)["nodes"]} == {"ran"}
-    for got, want in zip(
-        media.read_frames(fresh.run_dir / "final.mp4"), media.read_frames(final), strict=True
-    ):
+    for got, want in zip(read_frames(fresh.run_dir / "final.mp4"), read_frames(final), strict=True):
         assert (got == want).all()
     changed = ok(cli(str(final), "mux=prores", "job.shots.1.prompt=a storm", command="reproduce"))
     ran = {n["id"] for n in cli.run_json(changed)["nodes"] if n["status"] == "ran"}
@@ -152,8 +152,8 @@ def test_reproduce_a_keyframe_png_from_its_node_params(cli: Cli, tmp_path: Path)
         fresh = ok(cli(str(png), f"cache_dir={tmp_path / f'empty{shot}'}", command="reproduce"))
         assert cli.run_json(fresh)["nodes"][0]["status"] == "ran"
         assert cli.run_json(fresh)["nodes"][0]["key"] == run["nodes"][0]["key"]
-        remade = media.load_image(fresh.run_dir / "keyframes" / png.name)
-        assert remade.tobytes() == media.load_image(png).tobytes()
+        remade = load_image(fresh.run_dir / "keyframes" / png.name)
+        assert remade.tobytes() == load_image(png).tobytes()
     bigger = ok(cli(str(png), "keyframes.font_size=20", command="reproduce"))
     assert cli.run_json(bigger)["nodes"][0]["status"] == "ran"
 

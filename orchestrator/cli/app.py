@@ -2,44 +2,24 @@
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import sys
 
 import hydra
 
-from orchestrator.cli import commands, compose, compose_errors, jobfile, task, usage
+from orchestrator.cli import compose, compose_errors, jobfile, startup, task, usage
 from orchestrator.cli import store as store_commands
+from orchestrator.cli.commands import COMMANDS, hydra_argv, inspect
 from orchestrator.cli.fastexit import exits_fast
 from orchestrator.config import CONF_DIR
 from orchestrator.engine import signals
 from orchestrator.engine.errors import USER_ERROR_EXIT, RengaError
 
-
-class _StartupStderr(io.TextIOBase):
-    """Holds back what Hydra writes before the job starts, so a compose error becomes one line."""
-
-    def __init__(self, real: io.TextIOBase) -> None:
-        self.real = real
-        self.buffer_text = io.StringIO()
-
-    def write(self, text: str) -> int:
-        return self.buffer_text.write(text)
-
-    def flush(self) -> None:
-        return None
-
-    def release(self) -> None:
-        if sys.stderr is self:
-            sys.stderr = self.real
-            self.real.write(self.buffer_text.getvalue())
-            self.real.flush()
+_startup: startup.HeldStderr | None = None
 
 
-_startup: _StartupStderr | None = None
-
-
+usage.register_resolvers()
 app = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(task.run)
 
 
@@ -89,7 +69,7 @@ def _main() -> None:
         print(page, end="")
         return
     try:
-        if command not in commands.COMMANDS:
+        if command not in COMMANDS:
             if "--version" in sys.argv[1:]:
                 # Hydra's own flag would print Hydra's version; renga's names what shapes a render.
                 print(usage.version_text())
@@ -97,11 +77,11 @@ def _main() -> None:
             _run_app()
             return
         if command == "inspect":
-            print(commands.inspect(args))
+            print(inspect(args))
             return
         if command == "store":
             sys.exit(store_commands.main(args))
-        with commands.hydra_argv(command, args) as (argv, subcommand):
+        with hydra_argv(command, args) as (argv, subcommand):
             sys.argv = [sys.argv[0], *argv]
             task.command = subcommand
             _run_app()
@@ -118,9 +98,9 @@ def _run_app() -> None:
     if os.environ.get("HYDRA_FULL_ERROR"):
         app()
         return
-    _startup = _StartupStderr(sys.stderr)  # type: ignore[arg-type]
+    _startup = startup.HeldStderr(sys.stderr)  # type: ignore[arg-type]
     sys.stderr = _startup
-    task.on_start = _startup.release
+    startup.on_start = _startup.release
     try:
         app()
     except SystemExit as exc:
@@ -134,7 +114,3 @@ def _run_app() -> None:
         raise
     finally:
         _startup.release()
-
-
-if __name__ == "__main__":
-    main()

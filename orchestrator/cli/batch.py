@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator.cli import startup
 from orchestrator.engine.store import write_json_atomic
 
 JOB_FILE = "job.json"
@@ -43,18 +44,6 @@ def record_job(
     )
 
 
-def readable_dirname(override_dirname: str) -> str:
-    """Hydra's `key=value,...` sweep subdir with each path value cut to its file name, so
-    `job.soundtrack=/music/a.mp3` makes one folder `job.soundtrack=a.mp3`, not nested ones."""
-    items = []
-    for item in override_dirname.split(","):
-        key, sep, value = item.partition("=")
-        if sep and "/" in value:
-            value = Path(value.rstrip("/")).name or value.replace("/", "_")
-        items.append(f"{key}{sep}{value}")
-    return ",".join(items)
-
-
 def summarise(sweep_dir: Path) -> dict[str, Any]:
     """Every job directory of a sweep (those Hydra wrote a `.hydra` folder into) and its record;
     a job that left no record was killed or is still running."""
@@ -79,10 +68,7 @@ class BatchSummary(Callback):
     """Hydra callback: after a multirun, write and print the batch summary."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from orchestrator.cli import task
-
-        if task.on_start is not None:
-            task.on_start()
+        startup.started()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -17,29 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from orchestrator.cli import dryrun, received
-from orchestrator.config import asset
-from orchestrator.engine import integrity
-from orchestrator.engine.errors import UserError
-from orchestrator.engine.graph import Graph
-from orchestrator.engine.progress import NodeRecord, Reporter
-from orchestrator.engine.store import Store, write_json_atomic
-from orchestrator.media.metadata import (
+from orchestrator.cli.reproduce import (
     REPRODUCE_CONFIG,
     REPRODUCE_OPTION,
     as_yaml,
-    is_job,
-    read_embedded,
+    reproduce_keyframe,
     write_option,
     write_reproduce_tree,
 )
-from orchestrator.plan.job import resolve_path
-from orchestrator.render.graph import KEYFRAME_FILE, keyframe_node
-from orchestrator.render.run import RUN_JSON, cache_dir, place, writable_dir
-from orchestrator.stage import KeyframeRequest
+from orchestrator.engine.errors import UserError
+from orchestrator.media.metadata import is_job, read_embedded
 
 COMMANDS = ("inspect", "reproduce", "plan", "store")
 JSON_FLAG = "--json"
@@ -124,48 +114,3 @@ def run_task(task: Task, cfg: DictConfig, run_dir: Path) -> None:
         print(dryrun.show(cfg, run_dir, task.options["json"]))
     elif task.kind == "keyframe":
         reproduce_keyframe(cfg, run_dir, task.options)
-
-
-def reproduce_keyframe(cfg: DictConfig, run_dir: Path, options: dict[str, Any]) -> None:
-    """Re-render one keyframe from the params its PNG carries: the same node key, so a store
-    that still holds it answers at once. `keyframes...` overrides swap the backend's settings."""
-    embedded, source = options["params"], options["source"]
-    fields = embedded["request"]
-    loras = tuple((str(path), float(scale)) for path, scale in fields.get("loras", ()))
-    request = KeyframeRequest(**{**fields, "loras": loras})
-    # The backend is renga's own option, composed with the PNG's values (`keyframes=_reproduce`).
-    section = OmegaConf.to_container(cfg.keyframes, resolve=True)
-    assert isinstance(section, dict)
-    backend = instantiate(section, _convert_="all")
-    params = {k: v for k, v in section.items() if k not in getattr(backend, "cache_exclude", ())}
-    image = _image(embedded["image"], source)
-    graph = Graph()
-    node = graph.add(keyframe_node(backend, params, request, image))
-    graph.assign_keys()
-    store = Store(writable_dir(cache_dir(cfg), "cache_dir"))
-    integrity.check_before_run(graph, store, [node.id])
-    records: list[NodeRecord] = []
-    reporter = Reporter()
-    instantiate(cfg.executor).run(graph, store, reporter, records)
-    output = run_dir / "keyframes" / f"shot_{request.shot:03d}.png"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    place(store.entry(node.stage, node.key) / KEYFRAME_FILE, output)
-    summary = {
-        "mode": "keyframe",
-        "source": str(source),
-        "output": str(output.relative_to(run_dir)),
-        "complete": True,
-        "store": str(store.root),
-        "nodes": [r.as_json() for r in records],
-    }
-    write_json_atomic(run_dir / RUN_JSON, summary)
-    reporter.summary(records, str(output), {"keyframe": f"{node.id}, seed {request.seed}"})
-
-
-def _image(value: str | None, source: Path) -> Path | None:
-    """The user image a keyframe was made from (an `${asset:...}` is this install's asset)."""
-    if value is None:
-        return None
-    if value.startswith("${asset:") and value.endswith("}"):
-        value = asset(value[len("${asset:") : -1])
-    return resolve_path(value, f"{source}: files.image")

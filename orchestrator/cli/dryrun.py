@@ -18,8 +18,8 @@ from omegaconf import DictConfig
 from orchestrator.engine.graph import Node
 from orchestrator.engine.store import Store
 from orchestrator.plan.cast import prompt_lines
-from orchestrator.plan.job import Timeline
-from orchestrator.render.graph import window_frames
+from orchestrator.plan.timeline import Timeline
+from orchestrator.render.audio import window_frames
 from orchestrator.render.run import prepare
 
 CACHED = "cached"

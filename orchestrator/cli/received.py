@@ -25,7 +25,6 @@ from omegaconf import OmegaConf
 from orchestrator.cli.jobfile import ASSET, PATH_FIELDS, SPECIAL_KEYS, TEXT_FIELDS
 from orchestrator.config import CONF_DIR
 from orchestrator.engine.errors import UserError
-from orchestrator.media.metadata import BACKEND_GROUPS
 from orchestrator.schema import RengaConfig, group_schemas
 from orchestrator.stage import KeyframeRequest
 
@@ -245,3 +244,7 @@ def _check_text(value: str, key: str, source: Path) -> None:
     if key.startswith("job.") and field in PATH_FIELDS and ASSET.fullmatch(value):
         return
     raise Refused(source, key, "`${...}` is not read from a file")
+
+
+# Groups whose option picks a backend class, as a job config lists them.
+BACKEND_GROUPS = ("keyframes", "video", "audio", "lipsync", "interpolate", "mux")

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from orchestrator.cli import commands, offline, runlog
+from orchestrator.cli import offline, runlog, startup
 from orchestrator.cli.batch import record_job
+from orchestrator.cli.commands import Task, run_task
 from orchestrator.cli.jobfile import literal_job
 from orchestrator.cli.rundir import discard_rejected
 from orchestrator.engine import signals
@@ -24,15 +24,12 @@ from orchestrator.engine.errors import UserError
 from orchestrator.engine.progress import Reporter
 from orchestrator.render.run import execute
 
-# Set by the CLI to let Hydra's held-back start-up output through once a job starts.
-on_start: Callable[[], None] | None = None
 # Set by `renga plan` (and `reproduce KEYFRAME.png`) before Hydra composes: run instead of a render.
-command: commands.Task | None = None
+command: Task | None = None
 
 
 def run(cfg: DictConfig) -> None:
-    if on_start is not None:
-        on_start()
+    startup.started()
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = list(hydra_cfg.overrides.task)
@@ -49,7 +46,7 @@ def _run_one(cfg: DictConfig, run_dir: Path) -> None:
     try:
         literal_job(cfg)
         if command is not None:
-            commands.run_task(command, cfg, run_dir)
+            run_task(command, cfg, run_dir)
         else:
             execute(cfg, run_dir, Reporter())
     except KeyboardInterrupt as exc:

@@ -1,7 +1,7 @@
 """renga's own face on the command line: `--help` (Hydra's help template in
 `conf/hydra/help/renga.yaml`, filled by the resolvers here), `--version`, and each command's help.
 
-Nothing here imports torch except `version_text`, which asks it for the device renga would use.
+Nothing here imports torch: `version_text` asks the model pool (a stage) for the device.
 """
 
 from __future__ import annotations
@@ -132,20 +132,20 @@ def version_text() -> str:
 
 
 def _device() -> str:
-    """What `device: auto` picks on this machine, in words."""
-    try:
-        import torch
-    except ImportError:
-        return "none (torch is not installed)"
-    from stages.diffusion.loading import resolve_device
+    """What `device: auto` picks on this machine, in words: asked of the model pool the executor
+    config names, so the CLI imports neither torch nor a stage (`--version` alone loads torch)."""
+    from hydra.utils import get_class
 
-    device = resolve_device("auto")
-    build = f"torch built for CUDA {torch.version.cuda}" if torch.version.cuda else "CPU torch"
-    if device == "cuda":
-        props = torch.cuda.get_device_properties(0)
-        count = torch.cuda.device_count()
-        gpus = f", {count} GPUs" if count > 1 else ""
-        return f"cuda ({props.name}, {props.total_memory / 2**30:.0f} GiB{gpus}; {build})"
-    if device == "mps":
-        return "mps (Apple GPU)"
-    return f"cpu (no GPU found; {build})"
+    from orchestrator.schema.executor import LocalExecutorConfig
+
+    return get_class(LocalExecutorConfig().pool["_target_"]).device_text()
+
+
+def register_resolvers() -> None:
+    """The resolvers `renga --help` fills Hydra's help template with (conf/hydra/help)."""
+    from omegaconf import OmegaConf
+
+    for name, resolver in (("renga_groups", groups_text), ("renga_store", store_text),
+                           ("renga_version", lambda: __version__)):  # fmt: skip
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver)

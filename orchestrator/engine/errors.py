@@ -1,14 +1,19 @@
-"""User-facing errors: one line on stderr, a fixed exit code, never a traceback.
+"""What the user is told: errors (one line on stderr, a fixed exit code, never a traceback),
+warnings and status lines. Stages report through these too.
 
 The traceback of a failure goes to the run's log (`renga.log`), which the line names.
 """
 
 from __future__ import annotations
 
+import logging
 import signal
+import sys
 
 USER_ERROR_EXIT = 2
 NODE_ERROR_EXIT = 1
+
+log = logging.getLogger("renga")
 
 
 class RengaError(Exception):
@@ -72,3 +77,14 @@ class Stopped(KeyboardInterrupt):
 
     def line(self) -> str:
         return f"stopped; {self.finished} finished nodes kept; run the same command again to resume"
+
+
+def warn(key: str, message: str) -> None:
+    """A plan-time warning: one line naming the key; the job still runs."""
+    print(f"warning: {key}: {message}", file=sys.stderr)
+
+
+def status(message: str) -> None:
+    """One line on the terminal (and in renga.log) before something that takes a while."""
+    print(message, file=sys.stderr, flush=True)
+    log.info("%s", message)

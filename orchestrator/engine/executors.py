@@ -9,18 +9,20 @@ from collections import Counter
 from typing import Any
 
 from orchestrator import __version__
+from orchestrator.engine.context import NodeContext, NoModels, Pool, PoolFactory, StepCallback
 from orchestrator.engine.errors import NodeError, RengaError
 from orchestrator.engine.graph import Graph, Node
 from orchestrator.engine.progress import NodeRecord, Reporter
 from orchestrator.engine.store import Store
-from orchestrator.stage import NodeContext, StepCallback
-from stages.diffusion.loading import ModelPool, peak_memory_gib, reset_peak_memory
 
 log = logging.getLogger("renga")
 
 
 class LocalExecutor:
     """Runs nodes in this process, one at a time, one model group after another."""
+
+    def __init__(self, pool: PoolFactory | None = None) -> None:
+        self.pool = pool or NoModels
 
     def run(
         self, graph: Graph, store: Store, reporter: Reporter, records: list[NodeRecord]
@@ -30,7 +32,7 @@ class LocalExecutor:
         sorter = graph.sorter()
         sorter.prepare()
         ready: list[str] = []
-        with ModelPool() as pool:
+        with self.pool() as pool:
             while sorter.is_active():
                 ready.extend(sorter.get_ready())
                 node = graph[_pick(graph, ready, store, pool.group)]
@@ -64,7 +66,7 @@ def run_node(
     node: Node,
     inputs: dict[str, tuple[str, str]],
     store: Store,
-    pool: ModelPool,
+    pool: Pool,
     steps: StepCallback,
 ) -> NodeRecord:
     """Run one node unless the store has it; build it in a temporary entry published on success."""
@@ -81,7 +83,7 @@ def _build(
     node: Node,
     inputs: dict[str, tuple[str, str]],
     store: Store,
-    pool: ModelPool,
+    pool: Pool,
     steps: StepCallback,
 ) -> NodeRecord:
     log.info("%s: running", node.id)
@@ -96,7 +98,7 @@ def _build(
         "files": {name: str(path) for name, path in node.files.items()},
         "renga": __version__,
     }
-    reset_peak_memory()
+    pool.reset_peak_memory()
     started = time.perf_counter()
     try:
         with store.build(node.stage, node.key, manifest) as out_dir:
@@ -108,7 +110,7 @@ def _build(
                 steps=steps,
             )
             node.run(ctx)
-            if (peak := peak_memory_gib()) is not None:
+            if (peak := pool.peak_memory_gib()) is not None:
                 ctx.metrics["peak_vram_gib"] = peak
             manifest["metrics"] = ctx.metrics
             manifest["seconds"] = round(time.perf_counter() - started, 3)

@@ -14,8 +14,8 @@ from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
 
+from orchestrator.engine.context import NodeContext
 from orchestrator.engine.store import canonical_json, sha256_file
-from orchestrator.stage import NodeContext
 
 KEY_LENGTH = 20
 

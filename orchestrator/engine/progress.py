@@ -6,7 +6,6 @@ Every event also goes to the `renga` logger, which Hydra's job logging writes to
 from __future__ import annotations
 
 import logging
-import sys
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,12 +26,6 @@ from rich.progress import (
 from rich.table import Table
 
 log = logging.getLogger("renga")
-
-
-def status(message: str) -> None:
-    """One line on the terminal (and in renga.log) before something that takes a while."""
-    print(message, file=sys.stderr, flush=True)
-    log.info("%s", message)
 
 
 @contextmanager

@@ -14,22 +14,22 @@ from collections import Counter
 from typing import Any
 
 from orchestrator.engine import signals
+from orchestrator.engine.context import NoModels, PoolFactory
 from orchestrator.engine.errors import NodeError, UserError
 from orchestrator.engine.executors import run_node, upstream
 from orchestrator.engine.graph import Graph, Node
 from orchestrator.engine.progress import NodeRecord, Reporter
 from orchestrator.engine.store import Store, _pid_alive
-from stages.diffusion.loading import ModelPool
 
 
 class _Worker:
     """One per GPU: keeps its models loaded between the nodes it is given."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, pool: PoolFactory) -> None:
         from pathlib import Path
 
         self.store = Store(Path(root))
-        self.pool = ModelPool()
+        self.pool = pool()
 
     def can_see(self, probe: str) -> bool:
         return (self.store.root / probe).is_file()
@@ -50,6 +50,7 @@ class RayExecutor:
         resources_per_worker: dict[str, float] | None = None,
         num_cpus: int | None = None,
         local_resources: dict[str, float] | None = None,
+        pool: PoolFactory | None = None,
     ) -> None:
         self.address = address
         self.workers = workers
@@ -57,6 +58,7 @@ class RayExecutor:
         self.resources_per_worker = dict(resources_per_worker or {})
         self.num_cpus = num_cpus
         self.local_resources = dict(local_resources or {})
+        self.pool = pool or NoModels
 
     def run(
         self, graph: Graph, store: Store, reporter: Reporter, records: list[NodeRecord]
@@ -95,7 +97,7 @@ class RayExecutor:
             resources=self.resources_per_worker or None,
             num_cpus=0,
         )
-        actors = [remote.remote(str(store.root)) for _ in range(count)]
+        actors = [remote.remote(str(store.root), self.pool) for _ in range(count)]
         probe = f".renga-visible-{uuid.uuid4().hex[:8]}"
         (store.root / probe).touch()
         try:
@@ -136,7 +138,7 @@ class RayExecutor:
                 ready.remove(node_id)
                 node = graph[node_id]
                 reporter.node_started(node.stage)
-                finish(run_node(node, {}, store, ModelPool(), lambda done, total: None))
+                finish(run_node(node, {}, store, NoModels(), lambda done, total: None))
             while ready and idle:
                 node = graph[ready.pop(0)]
                 actor = _closest(idle, node.group, last_group)

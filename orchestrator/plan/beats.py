@@ -1,8 +1,10 @@
 """Beat analysis of a soundtrack: tempo, beats, bars and the onset envelope per video frame.
 
-It runs at plan time, because the cut plan depends on it, but as a node of the store keyed by
-the track's content and the analysis settings: a re-run or every job of a sweep over the same
-song reads the stored JSON instead of analysing again, and run.json lists it as a node.
+It runs at plan time, because the cut plan depends on it. The planner asks for it through
+`BeatAnalysis` and never learns how it is answered: `analyse_with` computes it here, and a run
+hands the planner the store's answer (`render/beats.py`: a node keyed by the track's content
+and the settings), so a re-run or every job of a sweep over the same song reads the stored JSON
+instead of analysing again, and run.json lists it as a node.
 
 Only the music video's window is decoded, with `CONTEXT_SECONDS` either side for the tracker:
 memory follows the window, not the file (an hour-long track with a 30 s window peaks like a
@@ -14,31 +16,21 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
-import json
 import math
 import os
 import tempfile
 import warnings
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from orchestrator.engine import integrity
-from orchestrator.engine.executors import run_node
-from orchestrator.engine.graph import Node, node_key
-from orchestrator.engine.progress import NodeRecord, quiet_warnings, status
-from orchestrator.engine.store import Store
-from orchestrator.media import video as media
-from orchestrator.stage import NodeContext
-from stages.diffusion.loading import ModelPool
+from orchestrator.engine.progress import quiet_warnings
+from orchestrator.media.audio import read_audio
+from orchestrator.plan.timeline import Analysis
 
-STAGE = "beats"
-VERSION = "3"
-FILE = "beats.json"
 TRACKERS = ("beats", "plp")
 RATE = 22050
 HOP = 256
@@ -53,33 +45,8 @@ BACKTRACK_SECONDS = 0.05
 # in a whole-track analysis.
 CONTEXT_SECONDS = 10.0
 
-
-@dataclass(frozen=True)
-class Analysis:
-    """Times are seconds from the start of the track. The analysed audio runs from `offset`
-    to `duration` (the track's end when the analysis reaches it); `onset` has one value in
-    [0, 1] per video frame of it, from `offset`."""
-
-    tempo: float
-    beats: tuple[float, ...]
-    downbeat: int
-    beats_per_bar: int
-    duration: float
-    fps: str
-    onset: tuple[float, ...]
-    offset: float = 0.0
-
-    @property
-    def bars(self) -> tuple[float, ...]:
-        return self.beats[self.downbeat :: self.beats_per_bar]
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "bars": list(self.bars)}
-
-    @classmethod
-    def from_json(cls, value: dict[str, Any]) -> Analysis:
-        fields = {k: v for k, v in value.items() if k in cls.__dataclass_fields__}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+# The planner's one question about a soundtrack: its analysis under these settings (`params`).
+BeatAnalysis = Callable[[Path, dict[str, Any]], Analysis]
 
 
 def params(
@@ -111,44 +78,7 @@ def region(start: float, window: float | None, fps: Fraction) -> tuple[float, fl
     return start - float(lead), stop
 
 
-def beats_node(soundtrack: Path, settings: dict[str, Any]) -> Node:
-    """The analysis as a graph node; its key is the store key it is published under."""
-
-    def run(ctx: NodeContext) -> None:
-        result = analyse_with(soundtrack, settings)
-        (ctx.out_dir / FILE).write_text(json.dumps(result.to_json()))
-        ctx.metrics.update(
-            tempo=round(result.tempo, 2), beats=len(result.beats), bars=len(result.bars)
-        )
-
-    made = Node(
-        id=STAGE, stage=STAGE, run=run, params=settings, version=VERSION,
-        files={"soundtrack": soundtrack},
-    )  # fmt: skip
-    made.key = node_key(made, {}, {})
-    return made
-
-
-def load_or_analyse(made: Node, store: Store | None) -> tuple[Analysis, NodeRecord | None]:
-    """The stored analysis for this node's key, analysing and publishing it first if absent,
-    and the node's record (it ran here, at plan time, or came from the store)."""
-    if store is None:
-        return analyse_with(made.files["soundtrack"], made.params), None
-    # The plan reads this entry, so it is hashed first like any entry that feeds a node.
-    if store.lookup(made.stage, made.key) is not None and (
-        damage := store.intact(made.stage, made.key)
-    ):
-        integrity.warn(damage, store.set_aside(made.stage, made.key))
-    if store.lookup(made.stage, made.key) is None:
-        if not _numba_cache_ready():
-            status("preparing beat analysis (first run after install, ~1 min)")
-        status(f"analysing the beats of {made.files['soundtrack'].name}")
-    record = run_node(made, {}, store, ModelPool(), lambda done, total: None)
-    entry = store.entry(made.stage, made.key)
-    return Analysis.from_json(json.loads((entry / FILE).read_text())), record
-
-
-def _numba_cache_ready() -> bool:
+def numba_cache_ready() -> bool:
     """Whether librosa's numba functions are compiled in the cache numba will read: in
     $NUMBA_CACHE_DIR, else beside librosa's sources or in the user-wide cache (numba names
     each directory `<parent>_<sha1 of the source directory>`)."""
@@ -166,6 +96,7 @@ def _numba_cache_ready() -> bool:
 
 
 def analyse_with(path: Path, settings: dict[str, Any]) -> Analysis:
+    """The `BeatAnalysis` that computes, caching nothing."""
     # librosa's warnings (n_fft too large for a short bar, ...) are not the user's to act on.
     with quiet_warnings("renga.beats"):
         return analyse(
@@ -192,7 +123,7 @@ def analyse(
     """Beats of the track between `start` and `stop` seconds (None: its end)."""
     librosa = _librosa()
     length = None if stop is None else stop - start
-    y = media.read_audio(path, rate=RATE, channels=1, start=start, duration=length)[0]
+    y = read_audio(path, rate=RATE, channels=1, start=start, duration=length)[0]
     return _analyse(librosa, y, tracker, beats_per_bar, fps, bpm, start)
 
 

@@ -10,14 +10,13 @@ words, so a character reads the same in every shot. Pure text: no model is loade
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from orchestrator.engine.errors import UserError
-from stages.diffusion.loading import Lora
+from orchestrator.plan.timeline import Lora
 
 POSITIONS = {
     "left": "on the left",
@@ -56,11 +55,6 @@ class Composed:
     image_key: str | None = None
     # (key, message) pairs, each printed as one line by `warn`.
     warnings: tuple[tuple[str, str], ...] = ()
-
-
-def warn(key: str, message: str) -> None:
-    """A plan-time warning: one line naming the key; the job still runs."""
-    print(f"warning: {key}: {message}", file=sys.stderr)
 
 
 def with_style(prompt: str, style: str) -> str:

@@ -14,45 +14,20 @@ carries them instead of one start frame.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 from omegaconf import DictConfig
-from PIL import Image
 
 from orchestrator.engine.errors import UserError
-from orchestrator.engine.graph import Node
-from orchestrator.media import video as media
-from orchestrator.stage import NodeContext
+from orchestrator.media.audio import probe_audio
+from orchestrator.media.container import MediaError
+from orchestrator.media.video import probe_video
+from orchestrator.plan.timeline import Footage
 
-FOOTAGE_FILE = "footage.mkv"
 # Frames of the user's clip a continuation is conditioned on: its last one.
 CONTEXT_FRAMES = 1
-
-
-@dataclass(frozen=True)
-class Footage:
-    """A user's clip as a shot uses it: the stretch [start, end) s, at the job's rate."""
-
-    path: Path
-    start: Fraction
-    end: Fraction
-    frames: int
-    include: bool
-    keep_audio: bool
-
-    @property
-    def lead(self) -> int:
-        """Frames of the clip itself in the output, before the shot's new frames."""
-        return self.frames if self.include else 0
-
-    def times(self, fps: Fraction) -> list[Fraction]:
-        """When each output frame is sampled: start + k / fps."""
-        return [self.start + Fraction(k) / fps for k in range(self.frames)]
 
 
 def _seconds(value: float) -> Fraction:
@@ -72,8 +47,8 @@ def plan_footage(path: Path, shot: DictConfig, key: str, fps: Fraction) -> Foota
     if shot.image is not None:
         raise UserError(f"{key}.video", "give either image or video, not both")
     try:
-        info = media.probe_video(path)
-    except media.MediaError as exc:
+        info = probe_video(path)
+    except MediaError as exc:
         raise UserError(f"{key}.video", str(exc)) from None
     duration = _seconds(info.duration)
     start, end = Fraction(0), duration
@@ -100,8 +75,8 @@ def plan_footage(path: Path, shot: DictConfig, key: str, fps: Fraction) -> Foota
                 f"{key}.keep_audio", "needs include: true (the clip's audio plays with it)"
             )
         try:
-            media.probe_audio(path)
-        except media.MediaError as exc:
+            probe_audio(path)
+        except MediaError as exc:
             raise UserError(f"{key}.keep_audio", str(exc)) from None
     return Footage(path, start, end, frames, bool(shot.include), bool(shot.keep_audio))
 
@@ -126,52 +101,3 @@ def check_footage(shots: Sequence[tuple[int, Footage]], transition: str, loop: s
         if loop == "pingpong" and footage.keep_audio:
             raise UserError(f"{key}.keep_audio", "pingpong would play the clip's audio "
                             "backwards; use loop=none")  # fmt: skip
-
-
-def fit_frame(frame: np.ndarray, width: int, height: int) -> np.ndarray:
-    """A frame of the clip at the job's size, fitted exactly as a shot's image is."""
-    return np.asarray(media.fit_image(Image.fromarray(frame), width, height))
-
-
-def footage_node(
-    node_id: str, footage: Footage, width: int, height: int, fps: Fraction, keyframe_file: str
-) -> Node:
-    """The shot's keyframe (the clip's last fitted frame) and, with `include`, the fitted clip
-    as a lossless video. Keyed on the file's content, like a shot's image."""
-    params: dict[str, Any] = {
-        "start": str(footage.start),
-        "end": str(footage.end),
-        "frames": footage.frames,
-        "include": footage.include,
-        "size": [width, height],
-        "fps": str(fps),
-        "context": CONTEXT_FRAMES,
-    }
-
-    def run(ctx: NodeContext) -> None:
-        # Without `include` only the last frame is needed: decode from the keyframe before it.
-        times = footage.times(fps) if footage.include else footage.times(fps)[-CONTEXT_FRAMES:]
-        last: list[np.ndarray] = []
-
-        def fitted() -> Iterator[np.ndarray]:
-            for count, frame in enumerate(media.read_frames_at(footage.path, times), 1):
-                last[:] = [fit_frame(frame, width, height)]
-                ctx.steps(count, len(times))
-                yield last[0]
-
-        if footage.include:
-            media.write_video(ctx.out_dir / FOOTAGE_FILE, fitted(), fps=fps, codec=media.LOSSLESS)
-        else:
-            for _ in fitted():
-                pass
-        media.save_png(ctx.out_dir / keyframe_file, Image.fromarray(last[-1]))
-        ctx.metrics["frames"] = footage.lead
-
-    return Node(
-        id=node_id,
-        stage="footage",
-        run=run,
-        params=params,
-        version="1",
-        files={"video": footage.path},
-    )

@@ -6,139 +6,35 @@ work starts, as one `UserError` naming the key.
 
 from __future__ import annotations
 
-import hashlib
-import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
-from orchestrator.engine.errors import UserError
-from orchestrator.engine.store import Store
-from orchestrator.media import video as media
+from orchestrator.engine.errors import UserError, warn
+from orchestrator.media.audio import probe_audio
+from orchestrator.media.container import MediaError
+from orchestrator.media.images import load_image
 from orchestrator.plan.audio_content import check_samples
-from orchestrator.plan.cast import compose_shot, warn, with_style
-from orchestrator.plan.footage import Footage, check_footage, plan_footage
+from orchestrator.plan.beats import BeatAnalysis, analyse_with
+from orchestrator.plan.cast import compose_shot, with_style
+from orchestrator.plan.footage import check_footage, plan_footage
 from orchestrator.plan.footage import check_unused as check_no_footage
-from orchestrator.plan.music import MusicPlan, check_unused, plan_music
+from orchestrator.plan.music import check_unused, plan_music
+from orchestrator.plan.segments import MIN_CLIP_FRAMES, plan_segments
+from orchestrator.plan.timeline import MusicPlan, ShotPlan, Timeline, derive_seed
 from orchestrator.schema.job import MAX_JOB_SECONDS
 from orchestrator.stage import VideoBackend
-from stages.diffusion.loading import Lora
 
 TRANSITIONS = ("cut", "continue", "morph")
 LOOPS = ("none", "pingpong", "closure")
 MODES = ("video", "stills")
 CROSSFADES = ("linear", "cosine")
-MIN_CLIP_FRAMES = 5
 # Clips in one job: planning and the graph stay within seconds (four hours of A14B is ~2,900).
 MAX_SEGMENTS = 20000
-
-
-@dataclass(frozen=True)
-class ShotPlan:
-    index: int
-    prompt: str
-    motion: str
-    negative_prompt: str
-    frames: int
-    start: int
-    image: Path | None
-    seed: int
-    speech: Path | None = None
-    motion_scale: float = 1.0
-    pick: int = 0
-    sound: str = ""
-    footage: Footage | None = None
-    # The cast's LoRAs the keyframe loads on top of the backend's own.
-    loras: tuple[Lora, ...] = ()
-
-    @property
-    def lead(self) -> int:
-        """Frames of the user's own clip that open the shot (`include`), before new ones."""
-        return self.footage.lead if self.footage else 0
-
-
-@dataclass(frozen=True)
-class SegmentPlan:
-    """One clip of the video model.
-
-    The clip's frames `[0, keep)` minus `drop` reach the output; the first `head` of those
-    coincide with the previous segment's tail and are crossfaded (or, for a single shared
-    frame, dropped).
-    """
-
-    number: int
-    shot: int
-    index: int
-    prompt: str
-    negative_prompt: str
-    num_frames: int
-    keep: int
-    head: int
-    drop: tuple[int, ...]
-    start_keyframe: int | None
-    start_segment: int | None
-    start_frame: int
-    end_keyframe: int | None
-    seed: int
-    motion_scale: float = 1.0
-
-    @property
-    def id(self) -> str:
-        return f"segment/{self.shot}.{self.index}"
-
-    @property
-    def contributes(self) -> int:
-        return self.keep - self.head - len(self.drop)
-
-
-@dataclass(frozen=True)
-class Timeline:
-    mode: str
-    width: int
-    height: int
-    fps: Fraction
-    transition: str
-    loop: str
-    overlap: int
-    crossfade: str
-    shots: tuple[ShotPlan, ...]
-    segments: tuple[SegmentPlan, ...]
-    keyframes: tuple[int, ...]
-    soundtrack: Path | None
-    vocals: Path | None = None
-    # Where in the soundtrack the video starts (a music video's window).
-    soundtrack_start: float = 0.0
-    music: MusicPlan | None = None
-
-    @property
-    def forward_frames(self) -> int:
-        return sum(shot.frames for shot in self.shots)
-
-    @property
-    def frames(self) -> int:
-        """Frames in the assembled video (a ping-pong loop adds the way back)."""
-        n = self.forward_frames
-        return 2 * n - 2 if self.loop == "pingpong" and n > 2 else n
-
-    @property
-    def duration(self) -> float:
-        return float(self.frames / self.fps)
-
-
-def derive_seed(seed: int, *identity: Any) -> int:
-    """A 32-bit seed from the global seed and a node's identity, independent of other nodes."""
-    text = "/".join(str(part) for part in (seed, *identity))
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
-
-
-def clip_length(frames: int) -> int:
-    """The smallest 4k+1 frame count that holds `frames` (the Wan VAE compresses time by 4)."""
-    return max(MIN_CLIP_FRAMES, 4 * math.ceil((frames - 1) / 4) + 1)
 
 
 def resolve_path(value: str, key: str, base: Path | None = None) -> Path:
@@ -152,9 +48,11 @@ def resolve_path(value: str, key: str, base: Path | None = None) -> Path:
     return path
 
 
-def plan_job(cfg: DictConfig, video: VideoBackend | None, store: Store | None = None) -> Timeline:
-    """Validate the job and lay out its shots and segments; a music video's beat analysis is
-    looked up in (or published to) `store`."""
+def plan_job(
+    cfg: DictConfig, video: VideoBackend | None, beats: BeatAnalysis = analyse_with
+) -> Timeline:
+    """Validate the job and lay out its shots and segments; a music video's soundtrack is
+    analysed by `beats` (a run passes the store's `render.beats.StoredBeats`)."""
     job = cfg.job
     mode = _choice(cfg.mode, MODES, "mode")
     transition = _choice(job.transition, TRANSITIONS, "job.transition")
@@ -176,7 +74,7 @@ def plan_job(cfg: DictConfig, video: VideoBackend | None, store: Store | None = 
             for name in ("video", "cast"):
                 if shot[name]:
                     raise UserError(f"job.shots[{i}].{name}", "not supported in a music video yet")
-        music = plan_music(job, soundtrack, fps, store)
+        music = plan_music(job, soundtrack, fps, beats)
         shots = _music_shots(music, job, cfg.seed)
     else:
         check_unused(job.music)
@@ -273,8 +171,8 @@ def _probed_audio(value: str, key: str) -> tuple[Path, float]:
     """A path that exists and decodes as non-empty audio, and its duration."""
     path = resolve_path(value, key)
     try:
-        info = media.probe_audio(path)
-    except media.MediaError as exc:
+        info = probe_audio(path)
+    except MediaError as exc:
         raise UserError(key, str(exc)) from None
     if info.duration <= 0:
         raise UserError(key, f"no audio in {path}")
@@ -364,8 +262,8 @@ def _image(value: str | None, key: str) -> Path | None:
         return None
     image = resolve_path(value, f"{key}.image")
     try:
-        media.load_image(image)
-    except media.MediaError as exc:
+        load_image(image)
+    except MediaError as exc:
         raise UserError(f"{key}.image", str(exc)) from None
     return image
 
@@ -401,76 +299,3 @@ def _overlap(value: int, clip_frames: int) -> int:
             f"must be between 0 and {limit} for {clip_frames}-frame clips, got {value}",
         )
     return value
-
-
-def plan_segments(
-    shots: Sequence[ShotPlan],
-    transition: str,
-    loop: str,
-    overlap: int,
-    clip: int,
-    seed: int,
-) -> tuple[SegmentPlan, ...]:
-    chained_head = max(overlap, 1)
-    segments: list[SegmentPlan] = []
-    for shot in shots:
-        chains_from_previous = transition == "continue" and shot.index > 0
-        end = None
-        if transition == "morph" and shot.index + 1 < len(shots):
-            end = shot.index + 1
-        if loop == "closure" and shot.index == len(shots) - 1:
-            end = 0
-        remaining = shot.frames - shot.lead
-        index = 0
-        while remaining > 0:
-            chained = index > 0 or chains_from_previous
-            head = chained_head if chained else 0
-            if shot.lead and index == 0:
-                # Starts on the included clip's last frame, which has been played: drop it.
-                head = 1
-            need = remaining + head
-            # A clip that must end on a keyframe emits all but that last frame: the keyframe
-            # itself is the next shot's (or the loop's) first frame.
-            ends_here = end is not None and need + 1 <= clip
-            if ends_here:
-                num_frames = clip_length(need + 1)
-                keep = num_frames - 1
-            elif end is not None:
-                # Leave the clip that ends on the keyframe a good half clip of its own.
-                num_frames = clip
-                keep = min(clip, need - (clip - 1) // 2)
-            else:
-                num_frames = min(clip, clip_length(need))
-                keep = min(num_frames, need)
-            drop = _spread(keep - need, head + 1, keep - 1) if keep > need else ()
-            previous = segments[-1] if chained else None
-            segments.append(
-                SegmentPlan(
-                    number=len(segments),
-                    shot=shot.index,
-                    index=index,
-                    prompt=shot.motion,
-                    negative_prompt=shot.negative_prompt,
-                    num_frames=num_frames,
-                    keep=keep,
-                    head=head,
-                    drop=drop,
-                    start_keyframe=None if previous else shot.index,
-                    start_segment=previous.number if previous else None,
-                    start_frame=previous.keep - chained_head if previous else 0,
-                    end_keyframe=end if ends_here else None,
-                    seed=derive_seed(shot.seed, "segment", index),
-                    motion_scale=shot.motion_scale,
-                )
-            )
-            remaining -= segments[-1].contributes
-            index += 1
-    return tuple(segments)
-
-
-def _spread(count: int, lo: int, hi: int) -> tuple[int, ...]:
-    """`count` indices spread evenly over [lo, hi): frames a clip drops to keep a shot's length."""
-    if count <= 0:
-        return ()
-    step = (hi - lo) / (count + 1)
-    return tuple(sorted({lo + round(step * (k + 1)) for k in range(count)}))

@@ -9,7 +9,6 @@ Shots longer than one clip are chained by the ordinary segment planner.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,45 +17,19 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from orchestrator.engine.errors import UserError
-from orchestrator.engine.progress import NodeRecord
-from orchestrator.engine.store import Store
-from orchestrator.media import video as media
-from orchestrator.plan import beats
+from orchestrator.media.audio import probe_audio
+from orchestrator.plan.beats import TRACKERS, BeatAnalysis, params, region
 from orchestrator.schema.job import MAX_JOB_SECONDS, MusicConfig
 
 if TYPE_CHECKING:
-    from orchestrator.plan.job import Timeline
+    from orchestrator.plan.timeline import Timeline
+from orchestrator.plan.timeline import Cut, MusicPlan
 
 UNITS = ("bars", "beats")
 
 
-@dataclass(frozen=True)
-class Cut:
-    """One shot of the music video; `source` is the config key its prompt came from."""
-
-    source: str
-    frames: int
-    prompt: str
-    motion: str
-    image: str | None
-    seed: int | None
-    energy: float
-    motion_scale: float
-
-
-@dataclass(frozen=True)
-class MusicPlan:
-    start: float
-    frames: int
-    cuts: tuple[Cut, ...]
-    analysis: beats.Analysis
-    settings: dict[str, Any]
-    # The analysis node's record when it ran at plan time (the run counts it as ran).
-    analysed: NodeRecord | None = field(default=None, compare=False)
-
-
 def plan_music(
-    job: DictConfig, soundtrack: Path | None, fps: Fraction, store: Store | None
+    job: DictConfig, soundtrack: Path | None, fps: Fraction, beats: BeatAnalysis
 ) -> MusicPlan:
     music = job.music
     if soundtrack is None:
@@ -64,17 +37,16 @@ def plan_music(
     _check(job)
     # The probed length bounds the window before anything is decoded; the analysis then gives
     # the exact end when it reaches it (a compressed file's probed length is an estimate).
-    start, window = _window(music, media.probe_audio(soundtrack).duration)
+    start, window = _window(music, probe_audio(soundtrack).duration)
     if window > MAX_JOB_SECONDS:
         raise UserError(
             "job.music.max_seconds",
             f"the window from {start:g} s to the track's end is {window:.0f} s, more than "
             f"the {MAX_JOB_SECONDS:.0f} s a job may last; set job.music.max_seconds",
         )
-    begin, stop = beats.region(start, music.max_seconds, fps)
-    settings = beats.params(music.tracker, music.beats_per_bar, fps, music.bpm, begin, stop)
-    made = beats.beats_node(soundtrack, settings)
-    analysis, record = beats.load_or_analyse(made, store)
+    begin, stop = region(start, music.max_seconds, fps)
+    settings = params(music.tracker, music.beats_per_bar, fps, music.bpm, begin, stop)
+    analysis = beats(soundtrack, settings)
     start, window = _window(music, analysis.duration)
     total = round(window * fps)
     if total < 1:
@@ -88,8 +60,7 @@ def plan_music(
     for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
         energy = _energy(analysis.onset[first + a : first + b], average)
         cuts.append(_cut(job, k, b - a, start + a / fps, energy))
-    analysed = record if record is not None and record.status == "ran" else None
-    return MusicPlan(start, total, tuple(cuts), analysis, settings, analysed)
+    return MusicPlan(start, total, tuple(cuts), analysis, settings)
 
 
 def check_unused(music: DictConfig) -> None:
@@ -109,7 +80,7 @@ def _check(job: DictConfig) -> None:
         raise UserError(
             "job.music.cut.unit", f"unknown value {music.cut.unit!r}; expected bars or beats"
         )
-    if music.tracker not in beats.TRACKERS:
+    if music.tracker not in TRACKERS:
         raise UserError(
             "job.music.tracker", f"unknown value {music.tracker!r}; expected beats or plp"
         )

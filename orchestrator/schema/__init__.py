@@ -4,6 +4,8 @@ Each backend group (`keyframes`, `video`, `audio`, ...) has a module here with `
 `SCHEMAS` (one dataclass per backend); a backend's YAML names `schema_<name>` first in its
 defaults list. `_target_` names the class that does the work, so the engine never imports a
 stage by name. New group modules are found automatically.
+
+May import: Hydra, OmegaConf and `engine.errors`; nothing else of renga.
 """
 
 from __future__ import annotations

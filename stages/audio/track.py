@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from orchestrator.engine.context import NodeContext
 from orchestrator.engine.errors import UserError
-from orchestrator.media import video as media
-from orchestrator.plan.job import Timeline
-from orchestrator.stage import NodeContext
+from orchestrator.media.audio import read_audio, write_audio
+from orchestrator.plan.timeline import Timeline
 
 PEAK_CEILING = 10 ** (-1 / 20)
 
@@ -37,7 +37,7 @@ def prepare_soundtrack(
     if duration <= 0:
         raise ValueError(f"duration must be positive, got {duration}")
     total = round(duration * rate)
-    music = media.read_audio(path, rate=rate, channels=channels, start=start, duration=duration)
+    music = read_audio(path, rate=rate, channels=channels, start=start, duration=duration)
     music = music[:, :total]
     _fade(music, round(fade_in * rate), round(fade_out * rate))
     samples = np.zeros((channels, total if pad else music.shape[1]), np.float32)
@@ -141,15 +141,15 @@ class SoundtrackAudio:
             track = np.zeros((self.channels, total), np.float32)
             track[:, : music.shape[1]] = music
             mixed = duck(track, speech, self.rate, self.duck_db) + speech
-            media.write_audio(out, limit_peak(mixed, 1.0), self.rate)
+            write_audio(out, limit_peak(mixed, 1.0), self.rate)
             return
-        media.write_audio(out, _padded(music, total, self.rate), self.rate)
+        write_audio(out, _padded(music, total, self.rate), self.rate)
 
 
 def speech_track(timeline: Timeline, rate: int, channels: int, length: int) -> np.ndarray | None:
     """The job's speech on the video's timeline: each shot's at its start, or the vocals."""
     if timeline.vocals is not None:
-        vocals = media.read_audio(
+        vocals = read_audio(
             timeline.vocals, rate=rate, channels=channels, duration=timeline.duration
         )
         track = np.zeros((channels, length), np.float32)
@@ -163,7 +163,7 @@ def speech_track(timeline: Timeline, rate: int, channels: int, length: int) -> n
         assert shot.speech is not None
         begin = round(shot.start / timeline.fps * rate)
         end = min(length, round((shot.start + shot.frames) / timeline.fps * rate))
-        clip = media.read_audio(shot.speech, rate=rate, channels=channels)
+        clip = read_audio(shot.speech, rate=rate, channels=channels)
         take = min(clip.shape[1], end - begin)
         track[:, begin : begin + take] += clip[:, :take]
     return track
@@ -180,7 +180,7 @@ def footage_track(timeline: Timeline, rate: int, channels: int, length: int) -> 
         assert shot.footage is not None
         begin = round(shot.start / timeline.fps * rate)
         seconds = float(shot.lead / timeline.fps)
-        clip = media.read_audio(
+        clip = read_audio(
             shot.footage.path,
             rate=rate,
             channels=channels,

@@ -12,7 +12,8 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from stages.diffusion.loading import PipelineSpec, lora_adapters
+from stages.diffusion.loading import lora_adapters
+from stages.diffusion.spec import PipelineSpec
 
 
 def adapter_name(path: str) -> str:

@@ -12,21 +12,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from orchestrator.engine.context import NodeContext
 from orchestrator.engine.errors import UserError
-from orchestrator.stage import NodeContext
+from orchestrator.plan.timeline import Lora
 from stages.diffusion import model_folders
-from stages.diffusion.loading import (
+from stages.diffusion.files import check_single_file, locate
+from stages.diffusion.loading import import_pipeline, load_pipeline
+from stages.diffusion.spec import (
     DTYPES,
     RUNTIME_KEYS,
-    Lora,
     PipelineSpec,
     Runtime,
     check_loras,
     check_runtime,
-    check_single_file,
-    import_pipeline,
-    load_pipeline,
-    locate,
 )
 
 

@@ -13,9 +13,10 @@ import re
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from orchestrator.media import video as media
-from orchestrator.plan.job import Timeline
-from orchestrator.stage import KeyframeRequest, NodeContext
+from orchestrator.engine.context import NodeContext
+from orchestrator.media.images import fit_image
+from orchestrator.plan.timeline import Timeline
+from orchestrator.stage import KeyframeRequest
 
 # Text stays this far (a fraction of the card) from every edge: the draft video's pan and zoom
 # crop less than this (stages/video/draft.py, MAX_CROP), so the card stays readable in motion.
@@ -36,7 +37,7 @@ class DraftKeyframes:
         self, request: KeyframeRequest, image: Image.Image | None, ctx: NodeContext
     ) -> Image.Image:
         if image is not None:
-            return media.fit_image(image, request.width, request.height)
+            return fit_image(image, request.width, request.height)
         card = _background(request.width, request.height, request.seed)
         _write_prompt(card, request, self.font_size or max(12, request.height // 20))
         return card

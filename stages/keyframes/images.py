@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from PIL import Image
 
+from orchestrator.engine.context import NodeContext
 from orchestrator.engine.errors import UserError
-from orchestrator.media import video as media
-from orchestrator.plan.job import Timeline
-from orchestrator.stage import KeyframeRequest, NodeContext
+from orchestrator.media.images import fit_image
+from orchestrator.plan.timeline import Timeline
+from orchestrator.stage import KeyframeRequest
 
 
 class ImageKeyframes:
@@ -27,4 +28,4 @@ class ImageKeyframes:
         self, request: KeyframeRequest, image: Image.Image | None, ctx: NodeContext
     ) -> Image.Image:
         assert image is not None
-        return media.fit_image(image, request.width, request.height)
+        return fit_image(image, request.width, request.height)

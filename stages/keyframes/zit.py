@@ -12,15 +12,16 @@ from typing import Any
 
 from PIL import Image
 
-from orchestrator.engine.errors import UserError
-from orchestrator.media import video as media
-from orchestrator.plan.cast import warn
-from orchestrator.plan.job import Timeline
-from orchestrator.stage import KeyframeRequest, NodeContext
+from orchestrator.engine.context import NodeContext
+from orchestrator.engine.errors import UserError, warn
+from orchestrator.media.images import fit_image
+from orchestrator.plan.timeline import Timeline
+from orchestrator.stage import KeyframeRequest
 from stages.diffusion import model_folders
 from stages.diffusion.adapters import use_loras
 from stages.diffusion.backend import DiffusersBackend, step_callback
-from stages.diffusion.loading import RUNTIME_KEYS, reset_step_caches
+from stages.diffusion.spec import RUNTIME_KEYS
+from stages.diffusion.step_caches import reset_step_caches
 from stages.keyframes import schedulers, tokens
 
 RENDER_AT = ("model", "job")
@@ -136,14 +137,14 @@ class ZitKeyframes(DiffusersBackend):
             img2img = ctx.models.get(f"{repr(self.spec())}/img2img", lambda: _img2img(pipe))
             schedulers.seed(img2img.scheduler, request.seed)
             result = img2img(
-                image=media.fit_image(image.convert("RGB"), width, height),
+                image=fit_image(image.convert("RGB"), width, height),
                 strength=self.strength,
                 callback_on_step_end=step_callback(ctx, total),
                 **args,
             )
         else:
             result = pipe(callback_on_step_end=step_callback(ctx, self.steps), **args)
-        return media.fit_image(result.images[0], request.width, request.height)
+        return fit_image(result.images[0], request.width, request.height)
 
     def render_size(self, width: int, height: int, grid: int) -> tuple[int, int]:
         """The size to render: the model's pixel budget in the job's aspect, covering the job."""

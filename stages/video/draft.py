@@ -18,9 +18,10 @@ from collections.abc import Iterator, Sequence
 import cv2
 import numpy as np
 
+from orchestrator.engine.context import NodeContext
 from orchestrator.engine.errors import UserError
-from orchestrator.plan.job import Timeline
-from orchestrator.stage import NodeContext, SegmentRequest
+from orchestrator.plan.timeline import Timeline
+from orchestrator.stage import SegmentRequest
 from stages import motion
 
 # The most of the start frame a clip's pan may take a side to: less than the draft cards'

@@ -14,16 +14,17 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from orchestrator.engine.context import NodeContext
 from orchestrator.engine.errors import UserError
-from orchestrator.plan.job import Timeline
-from orchestrator.stage import NodeContext, SegmentRequest
+from orchestrator.plan.timeline import Timeline
+from orchestrator.stage import SegmentRequest
 from stages.diffusion import model_folders
 from stages.diffusion.backend import DiffusersBackend, step_callback
-from stages.diffusion.loading import (
+from stages.diffusion.files import offline
+from stages.diffusion.step_caches import (
     count_calls,
     count_mag_skips,
     mag_calibration,
-    offline,
     reset_step_caches,
 )
 

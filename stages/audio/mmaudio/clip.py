@@ -36,7 +36,7 @@ STD = (0.26862954, 0.26130258, 0.27577711)
 def clip_folder(source: str | Path, key: str) -> Path:
     """The local open_clip folder for `source` (a folder, or a Hub repo id already in the HF
     cache); a one-line UserError naming `key` if it is missing or lacks config/weights."""
-    from stages.diffusion.loading import locate
+    from stages.diffusion.files import locate
 
     folder = Path(os.path.expanduser(str(source)))
     if not folder.is_dir():

@@ -29,7 +29,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator.media import video as media
+from orchestrator.media.container import MediaError
+from orchestrator.media.video import probe_video, read_frames
 
 if TYPE_CHECKING:
     import numpy as np
@@ -153,10 +154,10 @@ def window_frames(
     begin, length = exact_time(start), exact_time(duration)
     if length <= 0:
         raise ValueError(f"window duration must be > 0, got {duration}")
-    info = media.probe_video(path)
+    info = probe_video(path)
     end = Fraction(info.frames) / info.fps
     if begin < 0 or begin >= end:
-        raise media.MediaError(
+        raise MediaError(
             f"{path}: window start {float(begin):.3f} s is outside the video "
             f"(0..{float(end):.3f} s)"
         )
@@ -170,11 +171,11 @@ def window_frames(
     if not clip.indices or not sync.indices:
         raise ValueError(f"window of {float(length):.3f} s holds no frame at {CLIP_FPS} fps")
     latest: np.ndarray | None = None
-    with closing(media.read_frames(path, min(wanted), max(wanted) + 1)) as frames:
+    with closing(read_frames(path, min(wanted), max(wanted) + 1)) as frames:
         for index, frame in enumerate(frames, start=min(wanted)):
             latest = frame
             clip.offer(index, frame)
             sync.offer(index, frame)
     if latest is None:
-        raise media.MediaError(f"{path}: no frames decoded for the window at {float(begin):.3f} s")
+        raise MediaError(f"{path}: no frames decoded for the window at {float(begin):.3f} s")
     return WindowFrames(clip=clip.finish(latest), sync=sync.finish(latest))

@@ -11,21 +11,26 @@ own node, so later runs (and other workers) load plain tensors.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from orchestrator.engine.errors import UserError
-from orchestrator.engine.progress import status
-from orchestrator.media import video as media
-from orchestrator.plan.job import Timeline
-from orchestrator.stage import NodeContext
+from orchestrator.engine.context import NodeContext
+from orchestrator.engine.errors import UserError, status
+from orchestrator.media.audio import write_audio
+from orchestrator.plan.timeline import Timeline
 from stages.audio.mmaudio.clip import clip_folder
-from stages.audio.mmaudio.windows import AudioWindow, equal_power_join, plan_windows
+from stages.audio.mmaudio.decoder_weights import convert_vae, convert_vocoder
+from stages.audio.mmaudio.files import CONVERTED, HF_REPO, SUBDIRS, SYNCHFORMER_FILE, WeightFiles
+from stages.audio.mmaudio.windows import (
+    AudioWindow,
+    equal_power_join,
+    plan_windows,
+    read_windows,
+    shot_at,
+)
 from stages.audio.track import (
     SoundtrackAudio,
     duck,
@@ -33,34 +38,10 @@ from stages.audio.track import (
     normalise_loudness,
     speech_track,
 )
-from stages.diffusion.loading import DTYPES, resolve_device, resolve_dtype
+from stages.diffusion.spec import DTYPES, resolve_device, resolve_dtype
 
-HF_REPO = "hkchengrex/MMAudio"
-SYNCHFORMER_FILE = "synchformer_state_dict.pth"
-# Where an MMAudio checkout (and the Hugging Face repo) keeps each official file.
-SUBDIRS = {
-    "model": "weights",
-    "vae": "ext_weights",
-    "synchformer": "ext_weights",
-    "vocoder": "ext_weights",
-}
-CONVERTED = {
-    "model": "flow.safetensors",
-    "vae": "vae.safetensors",
-    "vocoder": "vocoder.safetensors",
-    "synchformer": "synchformer.safetensors",
-}
 # Synchformer needs 16 frames at 25 fps: windows shorter than this are generated this long and cut.
 MIN_WINDOW_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class WeightFiles:
-    model: Path
-    vae: Path
-    synchformer: Path
-    clip: str
-    vocoder: str
 
 
 class MMAudioAudio:
@@ -168,7 +149,8 @@ class MMAudioAudio:
     def _vocoder(self) -> Path:
         """The 44.1 kHz variants use NVIDIA's BigVGAN v2 (a folder or cached repo); small_16k
         its own `best_netG.pt`, found with the other official files."""
-        from stages.audio.mmaudio.decoder import BIGVGAN_V2_44K, decoder_config, locate_vocoder
+        from stages.audio.mmaudio.decoder import BIGVGAN_V2_44K, decoder_config
+        from stages.audio.mmaudio.decoder_weights import locate_vocoder
 
         cfg = decoder_config(self.variant)
         ref = self.vocoder
@@ -227,7 +209,7 @@ class MMAudioAudio:
         last = max(first + 1, int(np.ceil((window.end / window.rate) * fps)))
         for frame in range(first, min(last, timeline.frames)):
             source = frame if frame < forward else 2 * forward - 2 - frame
-            shot = _shot_at(timeline, source)
+            shot = shot_at(timeline, source)
             cover[shot] = cover.get(shot, 0) + 1
         best = max(cover, key=lambda s: (cover[s], -s)) if cover else 0
         return timeline.shots[best].sound or timeline.shots[best].motion
@@ -235,7 +217,7 @@ class MMAudioAudio:
     def weights_params(self) -> dict[str, Any]:
         """The official files (by path, size and modification time: hashing gigabytes at every
         plan would cost more than the conversion it saves) and the variant they are for."""
-        from stages.audio.mmaudio.decoder import generator_files
+        from stages.audio.mmaudio.decoder_weights import generator_files
 
         files = self.weights()
         params: dict[str, Any] = {"variant": self.variant, "shapes": self.shapes}
@@ -265,14 +247,14 @@ class MMAudioAudio:
         """The official files as safetensors under our module names, checked strictly."""
         from safetensors.torch import save_file
 
-        from stages.audio.mmaudio import decoder, flow_weights, synchformer
+        from stages.audio.mmaudio import flow_weights, synchformer
 
         shapes = self._shapes()
         files = self.weights()
         steps = [
             ("model", lambda: flow_weights.convert_flow(files.model, shapes.network)),
-            ("vae", lambda: decoder.convert_vae(files.vae, shapes.decoder)),
-            ("vocoder", lambda: decoder.convert_vocoder(files.vocoder, shapes.decoder)),
+            ("vae", lambda: convert_vae(files.vae, shapes.decoder)),
+            ("vocoder", lambda: convert_vocoder(files.vocoder, shapes.decoder)),
             (
                 "synchformer",
                 lambda: synchformer.convert_synchformer(files.synchformer, shapes.synchformer),
@@ -343,14 +325,12 @@ class MMAudioAudio:
         windows = self.effect_windows(timeline)
         total = windows[-1].end
         speech = speech_track(timeline, rate, 1, total)
-        joined = equal_power_join(windows, _read_windows(effects, rate, 1))
+        joined = equal_power_join(windows, read_windows(effects, rate, 1))
         if speech is None:
-            media.write_audio(out, joined, rate)
+            write_audio(out, joined, rate)
             return
         track = np.concatenate(list(joined), axis=1)
-        media.write_audio(
-            out, limit_peak(duck(track, speech, rate, self.duck_db) + speech, 1.0), rate
-        )
+        write_audio(out, limit_peak(duck(track, speech, rate, self.duck_db) + speech, 1.0), rate)
 
 
 class MixAudio(MMAudioAudio):
@@ -389,7 +369,7 @@ class MixAudio(MMAudioAudio):
         music = self.soundtrack.music(timeline)
         rate, (channels, total) = self.soundtrack.rate, music.shape
         windows = self.effect_windows(timeline)
-        joined = equal_power_join(windows, _read_windows(effects, self.sample_rate, 1))
+        joined = equal_power_join(windows, read_windows(effects, self.sample_rate, 1))
         effect = librosa.resample(
             np.concatenate(list(joined), axis=1)[0], orig_sr=self.sample_rate, target_sr=rate
         )
@@ -403,16 +383,4 @@ class MixAudio(MMAudioAudio):
         speech = speech_track(timeline, rate, channels, total)
         if speech is not None:
             mixed = duck(mixed, speech, rate, self.duck_db) + speech
-        media.write_audio(out, limit_peak(mixed, 1.0), rate)
-
-
-def _read_windows(paths: list[Path], rate: int, channels: int) -> Iterator[np.ndarray]:
-    for path in paths:
-        yield media.read_audio(path, rate=rate, channels=channels)
-
-
-def _shot_at(timeline: Timeline, frame: int) -> int:
-    for shot in timeline.shots:
-        if shot.start <= frame < shot.start + shot.frames:
-            return shot.index
-    return timeline.shots[-1].index
+        write_audio(out, limit_peak(mixed, 1.0), rate)

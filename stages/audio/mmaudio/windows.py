@@ -11,8 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+from orchestrator.media.audio import read_audio
+from orchestrator.plan.timeline import Timeline
 
 
 @dataclass(frozen=True)
@@ -73,3 +77,15 @@ def equal_power_join(
         keep = following - window.start
         yield block[:, :keep]
         tail = block[:, keep:] if keep < window.length else None
+
+
+def read_windows(paths: list[Path], rate: int, channels: int) -> Iterator[np.ndarray]:
+    for path in paths:
+        yield read_audio(path, rate=rate, channels=channels)
+
+
+def shot_at(timeline: Timeline, frame: int) -> int:
+    for shot in timeline.shots:
+        if shot.start <= frame < shot.start + shot.frames:
+            return shot.index
+    return timeline.shots[-1].index

@@ -1,0 +1,50 @@
+"""The assemble node and the interpolate node after it."""
+
+from __future__ import annotations
+
+from orchestrator.engine.context import NodeContext
+from orchestrator.engine.graph import Node
+from orchestrator.entries import CLIP_FILE, FOOTAGE_FILE, KEYFRAME_FILE, VIDEO_FILE, keyframe_id
+from orchestrator.plan.timeline import Timeline
+from orchestrator.render.nodes import stage_node
+from orchestrator.render.stages import Stages, output_timing
+
+
+def assemble_node(timeline: Timeline, stages: Stages) -> Node:
+    layout = [{"keep": s.keep, "head": s.head, "drop": list(s.drop)} for s in timeline.segments]
+    params = {
+        "assemble": stages.params("assemble"),
+        "layout": layout,
+        "loop": timeline.loop,
+        "overlap": timeline.overlap,
+        "fps": str(timeline.fps),
+    }
+    keyframes = {k: keyframe_id(k) for k in timeline.keyframes}
+    deps = (*(s.id for s in timeline.segments), *keyframes.values())
+    leads = {s.index: keyframe_id(s.index) for s in timeline.shots if s.lead}
+    if leads:
+        params["leads"] = {s.index: s.lead for s in timeline.shots if s.lead}
+
+    def run(ctx: NodeContext) -> None:
+        clips = [ctx.inputs[s.id] / CLIP_FILE for s in timeline.segments]
+        images = {k: ctx.inputs[node] / KEYFRAME_FILE for k, node in keyframes.items()}
+        footage = {k: ctx.inputs[node] / FOOTAGE_FILE for k, node in leads.items()}
+        stages.assemble.run(clips, timeline, ctx.out_dir / VIDEO_FILE, ctx, images, footage)
+
+    return stage_node(stages.assemble, "assemble", run, params, deps=deps)
+
+
+def interpolate_node(timeline: Timeline, stages: Stages, source: str) -> Node:
+    frames, fps = output_timing(timeline, stages)
+    params = {
+        "interpolate": stages.params("interpolate"),
+        "loop": timeline.loop != "none",
+        "frames": frames,
+        "fps": str(fps),
+    }
+
+    def run(ctx: NodeContext) -> None:
+        video = ctx.inputs[source] / VIDEO_FILE
+        stages.interpolate.run(video, timeline.loop != "none", ctx.out_dir / VIDEO_FILE, ctx)
+
+    return stage_node(stages.interpolate, "interpolate", run, params, deps=(source,))

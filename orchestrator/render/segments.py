@@ -1,0 +1,93 @@
+"""Segment nodes: a clip of the video model from its start (and end) frame."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from orchestrator.engine.context import NodeContext
+from orchestrator.engine.graph import Node
+from orchestrator.entries import CLIP_FILE, KEYFRAME_FILE, keyframe_id
+from orchestrator.media.encode import LOSSLESS, write_video
+from orchestrator.media.images import load_image
+from orchestrator.media.video import read_frame
+from orchestrator.plan.timeline import SegmentPlan, Timeline
+from orchestrator.render.nodes import stage_node
+from orchestrator.render.stages import Stages
+from orchestrator.stage import SegmentRequest
+
+
+def segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> Node:
+    backend = stages.video
+    request = SegmentRequest(
+        shot=segment.shot,
+        index=segment.index,
+        prompt=segment.prompt,
+        negative_prompt=segment.negative_prompt,
+        width=timeline.width,
+        height=timeline.height,
+        num_frames=segment.num_frames,
+        fps=timeline.fps,
+        seed=segment.seed,
+        motion_scale=segment.motion_scale,
+    )
+    asked = {**asdict(request), "fps": str(timeline.fps)}
+    if request.motion_scale == 1.0:
+        del asked["motion_scale"]
+    if segment.start_segment is not None:
+        start_id = timeline.segments[segment.start_segment].id
+    else:
+        assert segment.start_keyframe is not None
+        start_id = keyframe_id(segment.start_keyframe)
+    end_id = keyframe_id(segment.end_keyframe) if segment.end_keyframe is not None else None
+    deps = (start_id,) if end_id is None or end_id == start_id else (start_id, end_id)
+    params = {
+        "backend": stages.params("video"),
+        "request": asked,
+        "start_frame": segment.start_frame,
+        "ends_on_keyframe": end_id is not None,
+    }
+    anchor_id = None
+    if segment.start_segment is not None and stages.assemble.corrects:
+        anchor_id = keyframe_id(stages.assemble.anchor(timeline, segment))
+        deps = tuple(dict.fromkeys((*deps, anchor_id)))
+        params["color"] = stages.assemble.color_params()
+
+    def run(ctx: NodeContext) -> None:
+        if segment.start_segment is not None:
+            start = read_frame(ctx.inputs[start_id] / CLIP_FILE, segment.start_frame)
+            if anchor_id is not None:
+                anchor = keyframe_array(ctx.inputs[anchor_id])
+                start = stages.assemble.correct_start(start, anchor)
+        else:
+            start = keyframe_array(ctx.inputs[start_id])
+        end = keyframe_array(ctx.inputs[end_id]) if end_id else None
+        frames = backend.generate(request, start, end, ctx)
+        write_video(
+            ctx.out_dir / CLIP_FILE,
+            _checked(frames, request),
+            fps=timeline.fps,
+            codec=LOSSLESS,
+        )
+
+    return stage_node(backend, segment.id, run, params, stage="segment", deps=deps, models=True)
+
+
+def keyframe_array(entry: Path) -> np.ndarray:
+    return np.asarray(load_image(entry / KEYFRAME_FILE))
+
+
+def _checked(frames: Iterator[np.ndarray], request: SegmentRequest) -> Iterator[np.ndarray]:
+    """Pass frames through, failing loudly if a backend yields the wrong shape or count."""
+    shape = (request.height, request.width, 3)
+    count = 0
+    for frame in frames:
+        if frame.shape != shape or frame.dtype != np.uint8:
+            raise ValueError(f"backend yielded a {frame.dtype} frame of {frame.shape}, not {shape}")
+        count += 1
+        yield frame
+    if count != request.num_frames:
+        raise ValueError(f"backend yielded {count} frames, expected {request.num_frames}")

@@ -1,0 +1,102 @@
+"""The configured backends of a run (built from each group's `_target_`, loading nothing), the
+config each reads, and the job config embedded in outputs (`job_metadata`, machine paths out,
+sample assets as `${asset:...}`)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from orchestrator.config import ASSETS_DIR
+from orchestrator.plan.timeline import Timeline
+
+
+@dataclass
+class Stages:
+    """The configured backends of a run, built from their `_target_` without loading models."""
+
+    cfg: DictConfig
+    keyframes: Any
+    video: Any
+    audio: Any
+    assemble: Any
+    mux: Any
+    contact_sheet: Any
+    lipsync: Any = None
+    interpolate: Any = None
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> Stages:
+        return cls(
+            cfg=cfg,
+            keyframes=_build(cfg.keyframes),
+            video=_build(cfg.video),
+            audio=_build(cfg.audio),
+            assemble=_build(cfg.assemble),
+            mux=_build(cfg.mux),
+            contact_sheet=_build(cfg.contact_sheet),
+            lipsync=_build(cfg.lipsync),
+            interpolate=_build(cfg.interpolate),
+        )
+
+    def params(self, group: str) -> dict[str, Any]:
+        """The config a backend reads, minus settings that do not change its output."""
+        values = OmegaConf.to_container(self.cfg[group], resolve=True)
+        assert isinstance(values, dict)
+        backend = getattr(self, group)
+        for key in getattr(backend, "cache_exclude", ()):
+            values.pop(key, None)
+        return values
+
+    def backends(self) -> list[Any]:
+        backends = (
+            self.keyframes,
+            self.video,
+            self.audio,
+            self.assemble,
+            self.lipsync,
+            self.interpolate,
+            self.mux,
+        )
+        return [b for b in backends if b is not None]
+
+
+def output_timing(timeline: Timeline, stages: Stages) -> tuple[int, Fraction]:
+    """Frames and rate of the final video: the assembled ones, or the interpolated ones."""
+    if stages.interpolate is None or timeline.mode != "video":
+        return timeline.frames, timeline.fps
+    frames = stages.interpolate.output_frames(timeline.frames, timeline.loop != "none")
+    return frames, timeline.fps * stages.interpolate.factor
+
+
+def _build(section: DictConfig) -> Any:
+    if section.get("_target_") is None:
+        return None
+    return instantiate(section, _convert_="all")
+
+
+def job_metadata(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config that made a result: embedded in outputs, free of machine paths."""
+    values = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(values, dict)
+    for key in ("cache_dir", "executor"):
+        values.pop(key, None)
+    return portable(values)
+
+
+def portable(value: Any) -> Any:
+    """Sample-asset paths back to `${asset:...}`, so an embedded config works on any install."""
+    if isinstance(value, dict):
+        return {k: portable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable(v) for v in value]
+    if isinstance(value, str):
+        root = f"{ASSETS_DIR}{os.sep}"
+        if value.startswith(root):
+            return "${asset:" + value[len(root) :] + "}"
+    return value
