@@ -14,13 +14,19 @@ GROUP = "audio"
 
 
 @dataclass
-class TrackAudioConfig:
-    _target_: str = "stages.audio.track.SoundtrackAudio"
+class LevelConfig:
+    """How a soundtrack is levelled: `audio=track`, and the music under `audio=mix`."""
+
     rate: int = bounded(48000, 8000, MAX_RATE)
     channels: int = bounded(2, 1, 2)
     lufs: float | None = bounded(-14.0, -70, 0)
     fade_in: float = bounded(0.02, 0, 60)
     fade_out: float = bounded(0.5, 0, 60)
+
+
+@dataclass
+class TrackAudioConfig(LevelConfig):
+    _target_: str = "stages.audio.track.SoundtrackAudio"
     duck_db: float = bounded(12.0, 0, 60)
 
 
@@ -47,13 +53,8 @@ class MMAudioConfig:
 
 
 @dataclass
-class MixAudioConfig(MMAudioConfig):
+class MixAudioConfig(MMAudioConfig, LevelConfig):
     _target_: str = "stages.audio.mmaudio.stage.MixAudio"
-    rate: int = bounded(48000, 8000, MAX_RATE)
-    channels: int = bounded(2, 1, 2)
-    lufs: float | None = bounded(-14.0, -70, 0)
-    fade_in: float = bounded(0.02, 0, 60)
-    fade_out: float = bounded(0.5, 0, 60)
     effects_db: float = bounded(-6.0, -60, 20)
     effects_duck_db: float = bounded(9.0, 0, 60)
 
