@@ -23,7 +23,7 @@ import hashlib, os, sys
 from fractions import Fraction
 from pathlib import Path
 import numpy as np
-from orchestrator import media
+from orchestrator.media import encode as media
 if sys.argv[1] == "one-cpu" and hasattr(os, "sched_setaffinity"):
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 rng = np.random.default_rng(0)
