@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Cli, offline_environment, ok
+from conftest import ROOT, Cli, offline_environment, ok
 from test_real_models import TINY, job, models_args
 
 from orchestrator.engine.store import sha256_file
@@ -76,8 +76,12 @@ class Renders:
             after = int(name.removeprefix("killed-"))
             finished = cli.kill_after(after, *self.args, job=job(), env=self.env)
             assert len(finished) >= after and "mux" not in finished
-        extra = RAY if name == "ray" else ()
-        result = ok(cli(*self.args, *extra, job=job(), env=self.env))
+        extra, env = (), self.env
+        if name == "ray":
+            # Ray's own processes talk over loopback sockets and inherit PYTHONPATH, so the
+            # socket guard stays out of this render (tests/test_offline.py covers the network).
+            extra, env = RAY, {**self.env, "PYTHONPATH": str(ROOT)}
+        result = ok(cli(*self.args, *extra, job=job(), env=env))
         run = json.loads((result.run_dir / "run.json").read_text())  # type: ignore[attr-defined]
         return Render(result.run_dir, cli.cache, run, frozenset(finished))  # type: ignore[attr-defined]
 

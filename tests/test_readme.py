@@ -43,7 +43,7 @@ SHELL = ("mkdir", "cp")
 # Small frames keep ~25 renders in about a minute; every key the README sets still applies.
 SMALL = ("job.width=128", "job.height=80")
 RUNNABLE = ("preset=draft",)
-NO_WEIGHTS = ("plan", "inspect", "reproduce", "--cfg", "--help", "-h", "--version")
+NO_WEIGHTS = ("plan", "inspect", "reproduce", "store", "--cfg", "--help", "-h", "--version")
 IMAGE = ROOT / "assets" / "keyframes" / "dusk_hills.png"
 SONG = ROOT / "assets" / "music" / "loop_120bpm.flac"
 
@@ -55,8 +55,12 @@ args = sys.argv[1:]
 command = [sys.executable, "-m", "orchestrator"]
 no_weights = {NO_WEIGHTS!r}
 if any(a in {RUNNABLE!r} for a in args) or (args and args[0] in no_weights) or any(
-        a in no_weights[3:] for a in args):
-    extra = [] if args and args[0] == "inspect" or "--cfg" in args else list({SMALL!r})
+        a in no_weights[4:] for a in args):
+    if args and args[0] == "store":
+        # The README's shared store is the reader's own; this one is the test's, isolated.
+        args = [a for a in args if not a.startswith("cache_dir=")]
+    bare = args and args[0] in ("inspect", "store") or "--cfg" in args
+    extra = [] if bare else list({SMALL!r})
     sys.exit(subprocess.call([*command, *args, *extra]))
 def first(arg):
     key, sep, value = arg.partition("=")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -41,18 +43,26 @@ def run(cfg: DictConfig) -> None:
             _run_swept(cfg, run_dir, overrides)
 
 
-def _run_one(cfg: DictConfig, run_dir: Path) -> None:
-    """A failure is one line on the terminal, its traceback in the log, and an exit code."""
+@contextmanager
+def _logged_stop() -> Iterator[None]:
+    """SIGINT/SIGTERM arrive as a KeyboardInterrupt and leave as renga's `Stopped`, logged."""
     try:
-        literal_job(cfg)
-        if command is not None:
-            run_task(command, cfg, run_dir)
-        else:
-            execute(cfg, run_dir, Reporter())
+        yield
     except KeyboardInterrupt as exc:
         stop = signals.stopped(exc)
         runlog.stopped(stop)
         raise stop from None
+
+
+def _run_one(cfg: DictConfig, run_dir: Path) -> None:
+    """A failure is one line on the terminal, its traceback in the log, and an exit code."""
+    try:
+        with _logged_stop():
+            literal_job(cfg)
+            if command is not None:
+                run_task(command, cfg, run_dir)
+            else:
+                execute(cfg, run_dir, Reporter())
     except Exception as exc:
         line = runlog.failed(exc)
         if runlog.full_errors():
@@ -67,12 +77,9 @@ def _run_swept(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> None:
     """In a sweep, one job's failure is recorded for the batch summary and the others go on."""
     started = time.perf_counter()
     try:
-        literal_job(cfg)
-        result = execute(cfg, run_dir, Reporter())
-    except KeyboardInterrupt as exc:
-        stop = signals.stopped(exc)
-        runlog.stopped(stop)
-        raise stop from None
+        with _logged_stop():
+            literal_job(cfg)
+            result = execute(cfg, run_dir, Reporter())
     except Exception as exc:
         line = runlog.failed(exc)
         print(line, file=sys.stderr)

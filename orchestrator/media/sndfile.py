@@ -97,6 +97,12 @@ def frames(path: Path, start: float = 0.0) -> Iterator[av.AudioFrame]:
             yield frame
 
 
+def stores_floats(path: Path) -> bool:
+    """Whether the file holds float samples (which can be NaN or infinite)."""
+    with _open(path) as source:
+        return source.subtype in ("FLOAT", "DOUBLE")
+
+
 def probe(path: Path) -> Info:
     """Duration, rate and channels; decodes the first block to prove the file is usable."""
     with _open(path) as source:
