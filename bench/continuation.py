@@ -7,21 +7,23 @@ frames before it (`motion`: the backend estimates the camera's motion from them 
 on). The clips go through the real assembler, which measures each join's motion ratio (1: the
 motion carries on as inside a clip; large: it resets). Last line:
 `ratio seam motion frame/motion: X.XX` (target: at least 3).
+
+`--cli` renders the same long take through the real CLI and render path instead
+(`python -m orchestrator preset=draft video.continuation=frame|motion`), reading each join's
+ratio from run.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-from orchestrator.media.encode import LOSSLESS, write_video
-from orchestrator.media.images import save_png
-from orchestrator.media.video import read_frames
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -54,6 +56,9 @@ def render(timeline: Any, mode: str, work: Path, zoom: float, pan: float) -> dic
     import numpy as np
 
     from orchestrator.engine.context import NodeContext
+    from orchestrator.media.encode import LOSSLESS, write_video
+    from orchestrator.media.images import save_png
+    from orchestrator.media.video import read_frames
     from orchestrator.stage import KeyframeRequest, SegmentRequest
     from stages.assemble import Assembler
     from stages.diffusion.pool import ModelPool
@@ -89,6 +94,36 @@ def render(timeline: Any, mode: str, work: Path, zoom: float, pan: float) -> dic
     return ctx.metrics
 
 
+def render_cli(mode: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """The long take through `python -m orchestrator`; the assemble node's metrics."""
+    import yaml
+
+    seconds = args.clips * (args.frames - 1) / 16
+    job = {
+        "width": args.width, "height": args.height, "fps": None, "transition": "continue",
+        "loop": "none", "soundtrack": None,
+        "shots": [{"prompt": "a lighthouse on a cliff at dusk", "motion": "the camera drifts",
+                   "seconds": seconds}],
+    }  # fmt: skip
+    (work / "job").mkdir(parents=True, exist_ok=True)
+    (work / "job" / "bench.yaml").write_text("# @package job\n" + yaml.safe_dump(job))
+    run_dir = work / f"run-{mode}"
+    argv = [
+        sys.executable, "-m", "orchestrator", "--config-dir", str(work), "job=bench",
+        "preset=draft", "audio=none", f"video.frames={args.frames}", f"video.zoom={args.zoom}",
+        f"video.pan={args.pan}", f"video.continuation={mode}", f"cache_dir={work / 'cache'}",
+        f"hydra.run.dir={run_dir}",
+    ]  # fmt: skip
+    began = time.perf_counter()
+    subprocess.run(argv, cwd=ROOT, check=True, capture_output=True)
+    run = json.loads((run_dir / "run.json").read_text())
+    (assemble,) = [n for n in run["nodes"] if n["stage"] == "assemble"]
+    metrics = dict(assemble["metrics"])
+    metrics["assemble_seconds"] = time.perf_counter() - began  # the whole render, here
+    print(f"{mode:<6} {run['frames']} frames (planned {round(seconds * 16)})")
+    return metrics
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clips", type=int, default=6)
@@ -97,6 +132,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=81, help="frames per clip (4k+1)")
     parser.add_argument("--zoom", type=float, default=0.08, help="draft zoom per clip")
     parser.add_argument("--pan", type=float, default=0.05, help="draft pan per clip")
+    parser.add_argument("--cli", action="store_true", help="render through the real CLI")
     args = parser.parse_args()
     timeline = plan(args.clips, args.width, args.height, args.frames)
     print(f"{len(timeline.segments)} chained draft clips of {args.frames} frames at "
@@ -104,7 +140,10 @@ def main() -> None:
     means = {}
     with tempfile.TemporaryDirectory(prefix="renga-bench-continuation-") as tmp:
         for mode in ("frame", "motion"):
-            metrics = render(timeline, mode, Path(tmp), args.zoom, args.pan)
+            if args.cli:
+                metrics = render_cli(mode, Path(tmp), args)
+            else:
+                metrics = render(timeline, mode, Path(tmp), args.zoom, args.pan)
             ratios = [s["motion"] for s in metrics["seams"] if s["motion"] is not None]
             means[mode] = statistics.mean(ratios)
             print(f"{mode:<6} motion ratio per join {' '.join(f'{r:.2f}' for r in ratios)}  "

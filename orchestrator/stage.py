@@ -6,7 +6,7 @@ talks to them through this module's types.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -66,11 +66,21 @@ class KeyframeBackend(Backend, Protocol):
         """One keyframe at the request's size; `image` is the shot's own picture, if any."""
 
 
+# The config keys of a video backend's continuation: in a chained segment's key only when
+# `continuation` is not `frame`, so first clips and `frame` jobs keep their keys.
+CONTINUATION_KEYS = ("continuation", "motion_frames")
+
+
 class VideoBackend(Backend, Protocol):
     clip_frames: int
     fps: float
     size_multiple: int
     supports_last_image: bool
+    # How a chained clip starts (`frame`: from one frame; `motion`: from the last
+    # `motion_frames` frames of the clip before), and the modes this backend can do.
+    continuation: str
+    motion_frames: int
+    continuations: tuple[str, ...]
 
     def generate(
         self,
@@ -78,9 +88,13 @@ class VideoBackend(Backend, Protocol):
         start: np.ndarray,
         end: np.ndarray | None,
         ctx: NodeContext,
+        *,
+        context: Sequence[np.ndarray] | None = None,
     ) -> Iterator[np.ndarray]:
         """Yield `request.num_frames` RGB frames; the first reproduces `start`, and the last
-        reproduces `end` when given."""
+        reproduces `end` when given. `context` (continuation=motion, chained clips only): the
+        previous clip's last frames, oldest first, ending with `start`, read bit-exact from
+        its lossless clip."""
 
 
 class AudioBackend(Backend, Protocol):

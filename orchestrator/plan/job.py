@@ -94,6 +94,7 @@ def plan_job(
 
     assert video is not None
     _check_clip(video)
+    _check_continuation(video)
     overlap = _overlap(cfg.assemble.overlap_frames, video.clip_frames)
     clips = sum(shot.frames for shot in shots) / max(1, video.clip_frames - 1 - overlap)
     if clips > MAX_SEGMENTS:
@@ -289,6 +290,21 @@ def _check_clip(video: VideoBackend) -> None:
     n = video.clip_frames
     if n < MIN_CLIP_FRAMES or (n - 1) % 4:
         raise UserError("video.frames", f"clip length must be 4k+1 and at least 5, got {n}")
+
+
+CONTINUATIONS = ("frame", "motion")
+
+
+def _check_continuation(video: VideoBackend) -> None:
+    """`video.continuation` is a mode renga knows and this backend can do."""
+    mode = video.continuation
+    if mode not in CONTINUATIONS:
+        raise UserError("video.continuation", f"must be frame or motion, got {mode!r}")
+    if mode not in video.continuations:
+        raise UserError(
+            "video.continuation",
+            f"{type(video).__name__} cannot condition on motion frames; use frame",
+        )
 
 
 def _overlap(value: int, clip_frames: int) -> int:

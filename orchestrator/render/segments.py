@@ -13,7 +13,7 @@ from orchestrator.engine.graph import Node
 from orchestrator.entries import CLIP_FILE, KEYFRAME_FILE, keyframe_id
 from orchestrator.media.encode import LOSSLESS, write_video
 from orchestrator.media.images import load_image
-from orchestrator.media.video import read_frame
+from orchestrator.media.video import read_frame, read_frames
 from orchestrator.plan.timeline import SegmentPlan, Timeline
 from orchestrator.render.nodes import stage_node
 from orchestrator.render.stages import Stages
@@ -50,6 +50,15 @@ def segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> No
         "start_frame": segment.start_frame,
         "ends_on_keyframe": end_id is not None,
     }
+    # continuation=motion: a chained clip is conditioned on the last frames of the one before,
+    # up to its start frame (fewer when that clip is shorter).
+    context_from = None
+    if segment.start_segment is not None and backend.continuation != "frame":
+        context_from = max(segment.start_frame + 1 - backend.motion_frames, 0)
+        params["continuation"] = {
+            "mode": backend.continuation,
+            "frames": segment.start_frame + 1 - context_from,
+        }
     anchor_id = None
     if segment.start_segment is not None and stages.assemble.corrects:
         anchor_id = keyframe_id(stages.assemble.anchor(timeline, segment))
@@ -57,15 +66,27 @@ def segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> No
         params["color"] = stages.assemble.color_params()
 
     def run(ctx: NodeContext) -> None:
+        context = None
         if segment.start_segment is not None:
-            start = read_frame(ctx.inputs[start_id] / CLIP_FILE, segment.start_frame)
+            clip = ctx.inputs[start_id] / CLIP_FILE
+            if context_from is None:
+                start = read_frame(clip, segment.start_frame)
+            else:
+                context = list(read_frames(clip, context_from, segment.start_frame + 1))
+                start = context[-1]
             if anchor_id is not None:
                 anchor = keyframe_array(ctx.inputs[anchor_id])
                 start = stages.assemble.correct_start(start, anchor)
+                if context is not None:
+                    context = [stages.assemble.correct_start(f, anchor) for f in context[:-1]]
+                    context.append(start)
         else:
             start = keyframe_array(ctx.inputs[start_id])
         end = keyframe_array(ctx.inputs[end_id]) if end_id else None
-        frames = backend.generate(request, start, end, ctx)
+        if context is None:
+            frames = backend.generate(request, start, end, ctx)
+        else:
+            frames = backend.generate(request, start, end, ctx, context=context)
         write_video(
             ctx.out_dir / CLIP_FILE,
             _checked(frames, request),

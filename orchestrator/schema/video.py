@@ -11,6 +11,8 @@ from orchestrator.schema.models import ModelSettings
 MAX_CLIP_FRAMES = 1025
 
 GROUP = "video"
+# `continuation=motion`: at most this many frames of the clip before condition the next.
+MAX_MOTION_FRAMES = 33
 
 
 @dataclass
@@ -33,6 +35,10 @@ class DraftVideoConfig:
     zoom: float = bounded(0.08, 0, 4)
     pan: float = bounded(0.05, 0, 1)
     drift: DriftConfig = field(default_factory=DriftConfig)
+    # frame | motion: a chained clip starts from one frame, or carries on the camera motion of
+    # the last `motion_frames` (2-33) frames of the clip before.
+    continuation: str = "frame"
+    motion_frames: int = bounded(5, 2, MAX_MOTION_FRAMES)
 
 
 @dataclass
@@ -51,6 +57,10 @@ class WanVideoConfig(ModelSettings):
     boundary_ratio: float | None = bounded(0.9, 0, 1)
     shift: float = bounded(5.0, 0, 100, open_low=True)
     max_sequence_length: int = bounded(512, 1, 8192)
+    # frame | motion: a chained clip is conditioned on one frame, or on the last
+    # `motion_frames` (4k+1: 5-33) frames of the clip before, masked as known (A14B only).
+    continuation: str = "frame"
+    motion_frames: int = bounded(5, 2, MAX_MOTION_FRAMES)
 
 
 SCHEMAS = {

@@ -21,7 +21,7 @@ import numpy as np
 from orchestrator.engine.context import NodeContext
 from orchestrator.engine.errors import UserError
 from orchestrator.plan.timeline import Timeline
-from orchestrator.stage import SegmentRequest
+from orchestrator.stage import CONTINUATION_KEYS, SegmentRequest
 from stages import motion
 
 # The most of the start frame a clip's pan may take a side to: less than the draft cards'
@@ -37,6 +37,9 @@ class DraftVideo:
     version = "3"
     model_group = None
     supports_last_image = True
+    continuations = ("frame", "motion")
+    # Only chained clips read them: the segment node keys them (orchestrator/render/segments.py).
+    cache_exclude = CONTINUATION_KEYS
 
     def __init__(
         self,
@@ -46,6 +49,8 @@ class DraftVideo:
         zoom: float = 0.08,
         pan: float = 0.05,
         drift: dict[str, float] | None = None,
+        continuation: str = "frame",
+        motion_frames: int = 5,
     ) -> None:
         self.clip_frames = frames
         self.fps = fps
@@ -53,6 +58,8 @@ class DraftVideo:
         self.zoom = zoom
         self.pan = pan
         self.drift = {key: float((drift or {}).get(key, 0.0)) for key in DRIFT_KEYS}
+        self.continuation = continuation
+        self.motion_frames = motion_frames
 
     def validate(self, timeline: Timeline) -> None:
         for key in DRIFT_KEYS:

@@ -8,7 +8,8 @@ A14B denoises the noisy steps with `transformer` (high-noise expert) and the res
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -17,16 +18,18 @@ from PIL import Image
 from orchestrator.engine.context import NodeContext
 from orchestrator.engine.errors import UserError
 from orchestrator.plan.timeline import Timeline
-from orchestrator.stage import SegmentRequest
+from orchestrator.stage import CONTINUATION_KEYS, SegmentRequest
 from stages.diffusion import model_folders
 from stages.diffusion.backend import DiffusersBackend, step_callback
 from stages.diffusion.files import offline
+from stages.diffusion.spec import RUNTIME_KEYS
 from stages.diffusion.step_caches import (
     count_calls,
     count_mag_skips,
     mag_calibration,
     reset_step_caches,
 )
+from stages.video.wan_motion import conditioned_on, motion_usable
 
 
 class Wan22I2V(DiffusersBackend):
@@ -39,6 +42,9 @@ class Wan22I2V(DiffusersBackend):
     denoisers: tuple[str, ...] = ("transformer", "transformer_2")
     step_caches = ("none", "first_block", "taylorseer", "magcache")
     supports_last_image = True
+    continuations: tuple[str, ...] = ("frame", "motion")
+    # Only chained clips read them: the segment node keys them (orchestrator/render/segments.py).
+    cache_exclude = RUNTIME_KEYS + CONTINUATION_KEYS
     size_multiple = 16
     holds = model_folders.A14B
 
@@ -54,9 +60,13 @@ class Wan22I2V(DiffusersBackend):
         boundary_ratio: float | None = 0.9,
         shift: float = 5.0,
         max_sequence_length: int = 512,
+        continuation: str = "frame",
+        motion_frames: int = 5,
         **settings: Any,
     ) -> None:
         super().__init__(model, single_files={"transformer_2": transformer_2}, **settings)
+        self.continuation = continuation
+        self.motion_frames = motion_frames
         self.clip_frames = frames
         self.fps = fps
         self.steps = steps
@@ -76,6 +86,14 @@ class Wan22I2V(DiffusersBackend):
                 "video.guidance_scale_2",
                 "CFG runs only when video.guidance_scale > 1, so the low-noise expert would "
                 "ignore this; raise guidance_scale or set guidance_scale_2 to 1.0",
+            )
+        if (
+            self.continuation == "motion"
+            and motion_usable(self.motion_frames) != self.motion_frames
+        ):
+            raise UserError(
+                "video.motion_frames",
+                f"Wan conditions on 4k+1 frames (5, 9, 13, ...), got {self.motion_frames}",
             )
         self.check_mag_ratios()
         self.check_experts()
@@ -134,8 +152,14 @@ class Wan22I2V(DiffusersBackend):
         start: np.ndarray,
         end: np.ndarray | None,
         ctx: NodeContext,
+        *,
+        context: Sequence[np.ndarray] | None = None,
     ) -> Iterator[np.ndarray]:
+        """With `context` the clip is made from its last 4k+1 frames, masked as known; the
+        frames before `start` come back first and are dropped."""
         import torch
+
+        known = list(context[-motion_usable(len(context)) :]) if context else [start]
 
         pipe = self.pipe(ctx)
         cfg = self.guidance_scale > 1.0
@@ -157,22 +181,24 @@ class Wan22I2V(DiffusersBackend):
             handles += count_mag_skips(pipe, self.denoisers, skipped)
         measured: list[float] = []
         reset_step_caches(pipe, self.denoisers)
+        condition = conditioned_on(pipe, known) if len(known) > 1 else nullcontext()
         try:
-            output = pipe(
-                image=Image.fromarray(start),
-                last_image=self.last_image(end),
-                prompt_embeds=embeds,
-                negative_prompt_embeds=negative_embeds if cfg else None,
-                height=request.height,
-                width=request.width,
-                num_frames=request.num_frames,
-                num_inference_steps=self.steps,
-                guidance_scale=self.guidance_scale,
-                guidance_scale_2=self.guidance_scale_2 if self.boundary_ratio else None,
-                generator=torch.Generator("cpu").manual_seed(request.seed),
-                output_type="np",
-                callback_on_step_end=self.step_end(ctx, measured),
-            )
+            with condition:
+                output = pipe(
+                    image=Image.fromarray(start),
+                    last_image=self.last_image(end),
+                    prompt_embeds=embeds,
+                    negative_prompt_embeds=negative_embeds if cfg else None,
+                    height=request.height,
+                    width=request.width,
+                    num_frames=request.num_frames + len(known) - 1,
+                    num_inference_steps=self.steps,
+                    guidance_scale=self.guidance_scale,
+                    guidance_scale_2=self.guidance_scale_2 if self.boundary_ratio else None,
+                    generator=torch.Generator("cpu").manual_seed(request.seed),
+                    output_type="np",
+                    callback_on_step_end=self.step_end(ctx, measured),
+                )
         finally:
             for handle in handles:
                 handle.remove()
@@ -181,7 +207,7 @@ class Wan22I2V(DiffusersBackend):
             ctx.metrics["mag_skipped"] = skipped
         if self.runtime.mag_calibrate:
             self.report_calibration(measured, ctx)
-        for frame in output.frames[0]:
+        for frame in output.frames[0][len(known) - 1 :]:
             yield (np.clip(frame, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
     def step_end(self, ctx: NodeContext, measured: list[float]) -> Callable[..., dict[str, Any]]:
@@ -226,6 +252,8 @@ class Wan22TI2V(Wan22I2V):
 
     denoisers = ("transformer",)
     supports_last_image = False
+    # Its condition replaces the first latent frame only (expand_timesteps): no motion frames.
+    continuations = ("frame",)
     size_multiple = 32
     holds = model_folders.TI2V
 

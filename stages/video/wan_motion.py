@@ -1,0 +1,107 @@
+"""Wan 2.2 I2V conditioned on several frames (`video.continuation=motion`).
+
+diffusers' `WanImageToVideoPipeline.prepare_latents` builds the condition video from one image
+(first frame known, the rest zeros, optionally a known last frame) and a mask marking the known
+frames. A model that sees one still restarts the motion at every seam; given the previous
+clip's last frames, all masked as known (kijai's WanVideoWrapper does this with its batch of
+start images), it carries the motion on. `conditioned_on` swaps in a `prepare_latents` that puts
+those frames at the start of the condition video and marks them known, for one call of the
+pipeline: its `__call__` is diffusers' own, not a fork.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+
+def motion_usable(count: int, temporal: int = 4) -> int:
+    """How many of `count` context frames Wan can condition on: 1 + a multiple of its VAE's
+    temporal factor, so the clip it makes (context + new frames) is still 4k+1 long."""
+    return (count - 1) // temporal * temporal + 1
+
+
+@contextmanager
+def conditioned_on(pipe: Any, frames: Sequence[np.ndarray]) -> Iterator[None]:
+    """While open, `pipe`'s condition video starts with `frames` (oldest first; the last is the
+    `image` the pipeline is given) and its mask marks them known. The pipeline must then be
+    asked for `len(frames) - 1` frames more than the clip: they come back as its first frames."""
+    if pipe.config.expand_timesteps:
+        raise RuntimeError("motion frames need the A14B condition (expand_timesteps off)")
+
+    def prepare_latents(
+        image: Any,
+        batch_size: int,
+        num_channels_latents: int = 16,
+        height: int = 480,
+        width: int = 832,
+        num_frames: int = 81,
+        dtype: Any = None,
+        device: Any = None,
+        generator: Any = None,
+        latents: Any = None,
+        last_image: Any = None,
+    ) -> tuple[Any, Any]:
+        import torch
+        from diffusers.pipelines.wan.pipeline_wan_i2v import retrieve_latents
+        from diffusers.utils.torch_utils import get_module_execution_device, randn_tensor
+
+        temporal, spatial = pipe.vae_scale_factor_temporal, pipe.vae_scale_factor_spatial
+        lat_h, lat_w = height // spatial, width // spatial
+        shape = (batch_size, num_channels_latents, (num_frames - 1) // temporal + 1, lat_h, lat_w)
+        if latents is None:
+            latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+        else:
+            latents = latents.to(device=device, dtype=dtype)
+        known = condition_frames(pipe, frames, height, width).to(image.device, image.dtype)
+        count = known.shape[2]
+        tail = 0 if last_image is None else 1
+        parts = [
+            known,
+            known.new_zeros(1, known.shape[1], num_frames - count - tail, height, width),
+        ]
+        if last_image is not None:
+            parts.append(last_image.unsqueeze(2))
+        video = torch.cat(parts, dim=2)
+        video = video.to(device=get_module_execution_device(pipe.vae), dtype=pipe.vae.dtype)
+        encoded = retrieve_latents(pipe.vae.encode(video), sample_mode="argmax")
+        encoded = encoded.repeat(batch_size, 1, 1, 1, 1).to(device=device, dtype=dtype)
+        config = pipe.vae.config
+        mean = torch.tensor(config.latents_mean).view(1, config.z_dim, 1, 1, 1)
+        inv_std = 1.0 / torch.tensor(config.latents_std).view(1, config.z_dim, 1, 1, 1)
+        encoded = (encoded - mean.to(encoded)) * inv_std.to(encoded)
+        mask = known_mask(batch_size, num_frames, count, tail, temporal, lat_h, lat_w)
+        return latents, torch.concat([mask.to(encoded.device), encoded], dim=1)
+
+    pipe.prepare_latents = prepare_latents
+    try:
+        yield
+    finally:
+        del pipe.prepare_latents
+
+
+def condition_frames(pipe: Any, frames: Sequence[np.ndarray], height: int, width: int) -> Any:
+    """`frames` as the pipeline preprocesses its `image`: (1, C, N, H, W) in [-1, 1]."""
+    images = [Image.fromarray(frame) for frame in frames]
+    batch = pipe.video_processor.preprocess(images, height=height, width=width)
+    return batch.float().transpose(0, 1).unsqueeze(0)
+
+
+def known_mask(
+    batch: int, frames: int, known: int, tail: int, temporal: int, lat_h: int, lat_w: int
+) -> Any:
+    """diffusers' mask layout, (B, temporal, latent frames, h, w): 1 on the first `known` frames
+    (and the last `tail`), the first frame repeated `temporal` times as the VAE packs it."""
+    import torch
+
+    mask = torch.zeros(batch, 1, frames, lat_h, lat_w)
+    mask[:, :, :known] = 1
+    if tail:
+        mask[:, :, frames - tail :] = 1
+    first = torch.repeat_interleave(mask[:, :, 0:1], dim=2, repeats=temporal)
+    mask = torch.concat([first, mask[:, :, 1:]], dim=2)
+    return mask.view(batch, -1, temporal, lat_h, lat_w).transpose(1, 2)
