@@ -19,6 +19,9 @@ from conftest import ROOT, Cli, tiny_job
 from orchestrator.schema import RengaConfig, group_schemas
 from orchestrator.schema.bounds import RANGE, numeric
 
+# Dozens of CLI runs, each rejected at plan time: the full suite's, not the quick subset's.
+pytestmark = pytest.mark.slow
+
 
 def one_line_error(result: subprocess.CompletedProcess[str], key: str, *expect: str) -> str:
     assert result.returncode == 2, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"

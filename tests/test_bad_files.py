@@ -23,6 +23,9 @@ from test_bad_config import one_line_error
 from orchestrator.media.audio import read_audio, write_audio
 from orchestrator.plan.beats import analyse, region
 
+# Dozens of CLI runs, each rejected at plan time: the full suite's, not the quick subset's.
+pytestmark = pytest.mark.slow
+
 RATE = 8000
 
 

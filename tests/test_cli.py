@@ -72,6 +72,7 @@ def test_changing_one_prompt_reruns_only_what_depends_on_it(cli: Cli):
     assert ran == {"keyframe/1", "segment/1.0", "assemble", "mux"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transition", ["cut", "continue", "morph"])
 @pytest.mark.parametrize("loop", ["none", "pingpong", "closure"])
 def test_every_transition_and_loop_renders_the_planned_frames(cli: Cli, transition, loop):
@@ -136,6 +137,7 @@ def test_soundtrack_is_the_audio_and_matches_the_video(cli: Cli):
     assert np.abs(samples).max() > 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("after_nodes", [0, 2, 5])
 def test_sigkill_at_any_point_resumes_to_identical_output(cli: Cli, after_nodes: int):
     job = tiny_job()

@@ -88,6 +88,7 @@ def run_key(run: dict, node_id: str) -> str:
     return next(n["key"] for n in run["nodes"] if n["id"] == node_id)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("mode", "settings", "message"),
     [
