@@ -6,9 +6,12 @@ import errno
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
 from orchestrator import __version__
+from orchestrator.engine import signals
 from orchestrator.engine.context import NodeContext, NoModels, Pool, PoolFactory, StepCallback
 from orchestrator.engine.errors import NodeError, RengaError
 from orchestrator.engine.graph import Graph, Node
@@ -38,10 +41,11 @@ class LocalExecutor:
                 node = graph[_pick(graph, ready, store, pool.group)]
                 ready.remove(node.id)
                 reporter.node_started(node.stage)
-                records.append(
-                    run_node(node, upstream(graph, node), store, pool, reporter.stepper(node.id))
-                )
-                reporter.node_done(records[-1])
+                record = run_node(
+                    node, upstream(graph, node), store, pool, reporter.stepper(node.id),
+                    done=records.append,
+                )  # fmt: skip
+                reporter.node_done(record)
                 sorter.done(node.id)
 
 
@@ -68,15 +72,22 @@ def run_node(
     store: Store,
     pool: Pool,
     steps: StepCallback,
+    done: Callable[[NodeRecord], None] = lambda record: None,
 ) -> NodeRecord:
-    """Run one node unless the store has it; build it in a temporary entry published on success."""
+    """Run one node unless the store has it; build it in a temporary entry published on success.
+    `done` gets the record before a stop signal can land between publishing and recording."""
     manifest = store.lookup(node.stage, node.key)
     if manifest is None:
         with store.lock(node.stage, node.key):
             manifest = store.lookup(node.stage, node.key)
             if manifest is None:
-                return _build(node, inputs, store, pool, steps)
-    return NodeRecord(node.id, node.stage, node.key, "cached", 0.0, manifest.get("metrics", {}))
+                return _build(node, inputs, store, pool, steps, done)
+    with signals.deferred():
+        record = NodeRecord(
+            node.id, node.stage, node.key, "cached", 0.0, manifest.get("metrics", {})
+        )
+        done(record)
+    return record
 
 
 def _build(
@@ -85,6 +96,7 @@ def _build(
     store: Store,
     pool: Pool,
     steps: StepCallback,
+    done: Callable[[NodeRecord], None],
 ) -> NodeRecord:
     log.info("%s: running", node.id)
     pool.switch(node.group)
@@ -101,24 +113,31 @@ def _build(
     pool.reset_peak_memory()
     started = time.perf_counter()
     try:
-        with store.build(node.stage, node.key, manifest) as out_dir:
-            ctx = NodeContext(
-                node_id=node.id,
-                out_dir=out_dir,
-                inputs={dep: store.entry(stage, key) for dep, (stage, key) in inputs.items()},
-                models=pool,
-                steps=steps,
-            )
-            node.run(ctx)
-            if (peak := pool.peak_memory_gib()) is not None:
-                ctx.metrics["peak_vram_gib"] = peak
-            manifest["metrics"] = ctx.metrics
-            manifest["seconds"] = round(time.perf_counter() - started, 3)
+        with ExitStack() as finishing:
+            with store.build(node.stage, node.key, manifest) as out_dir:
+                ctx = NodeContext(
+                    node_id=node.id,
+                    out_dir=out_dir,
+                    inputs={dep: store.entry(stage, key) for dep, (stage, key) in inputs.items()},
+                    models=pool,
+                    steps=steps,
+                )
+                node.run(ctx)
+                if (peak := pool.peak_memory_gib()) is not None:
+                    ctx.metrics["peak_vram_gib"] = peak
+                manifest["metrics"] = ctx.metrics
+                manifest["seconds"] = round(time.perf_counter() - started, 3)
+                # From here to `done`, a stop signal waits: the entry is published and recorded.
+                finishing.enter_context(signals.deferred())
+                record = NodeRecord(
+                    node.id, node.stage, node.key, "ran", manifest["seconds"], ctx.metrics
+                )
+            done(record)
     except (RengaError, KeyboardInterrupt):
         raise
     except Exception as exc:
         raise NodeError(node.id, explain_failure(exc, store)) from exc
-    return NodeRecord(node.id, node.stage, node.key, "ran", manifest["seconds"], ctx.metrics)
+    return record
 
 
 LOW_MEMORY_HINT = (

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 from orchestrator.engine.errors import Stopped
@@ -21,6 +23,9 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 _installed = False
 _received: int | None = None
+# Inside `deferred()` a signal is noted and raised when the block ends.
+_depth = 0
+_pending = False
 
 
 def install() -> None:
@@ -46,9 +51,30 @@ def stopped(exc: KeyboardInterrupt) -> Stopped:
     return Stopped(_received or signal.SIGINT)
 
 
+@contextmanager
+def deferred() -> Iterator[None]:
+    """A signal arriving inside waits for the block's end: what the block does (publish a store
+    entry, then record it for run.json) happens whole, so run.json lists every kept node."""
+    global _depth, _pending
+    _depth += 1
+    try:
+        yield
+    finally:
+        _depth -= 1
+        # A block that fails ends the run with its own error; the signal is not raised twice.
+        now = _depth == 0 and _pending
+        if now:
+            _pending = False
+    if now:
+        raise Stopped(_received or signal.SIGINT)
+
+
 def _stop(signum: int, frame: FrameType | None) -> None:
-    global _received
+    global _received, _pending
     if _received is not None:
         return
     _received = signum
+    if _depth:
+        _pending = True
+        return
     raise Stopped(signum)
