@@ -212,6 +212,17 @@ class Store:
                 removed += 1
         return removed
 
+    def discard_own(self) -> int:
+        """Remove this process's temporaries: a stopped run has no node in flight, and a signal
+        can land where no `except` of the build could remove its directory."""
+        own = f"-{self._host}-{os.getpid()}-"
+        removed = 0
+        for tmp in self.root.glob(f"*/{TEMP_PREFIX}*"):
+            if own in tmp.name:
+                shutil.rmtree(tmp, ignore_errors=True)
+                removed += 1
+        return removed
+
     def _is_stale(self, tmp: Path) -> bool:
         parts = tmp.name[len(TEMP_PREFIX) :].split("-")
         try:

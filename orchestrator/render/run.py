@@ -106,6 +106,7 @@ def execute(cfg: DictConfig, run_dir: Path, reporter: Reporter) -> dict[str, Any
             executor.run(graph, store, reporter, records)
     except KeyboardInterrupt as exc:
         stop = signals.stopped(exc)
+        store.discard_own()
         stop.finished = _in_store(graph, store)
         publish(run_dir, timeline, graph, stages, store, records, error=stop)
         raise stop from None
