@@ -217,6 +217,41 @@ def wan_ti2v(path: Path) -> Path:
     return path
 
 
+def skyreels_df(path: Path) -> Path:
+    """SkyReels-V2 diffusion forcing: a 16-channel transformer with the tiny Wan VAE, saved as
+    the I2V pipeline (the V2V pipeline takes the same modules)."""
+    from diffusers import (
+        AutoencoderKLWan,
+        SkyReelsV2DiffusionForcingImageToVideoPipeline,
+        SkyReelsV2Transformer3DModel,
+        UniPCMultistepScheduler,
+    )
+
+    tokenizer = t5_tokenizer()
+    torch.manual_seed(0)
+    vae = AutoencoderKLWan(
+        base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+    )  # fmt: skip
+    torch.manual_seed(0)
+    transformer = SkyReelsV2Transformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16,
+        out_channels=16, text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2,
+        cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
+    )  # fmt: skip
+    pipe = SkyReelsV2DiffusionForcingImageToVideoPipeline(
+        tokenizer=tokenizer,
+        text_encoder=_umt5(tokenizer),
+        vae=vae,
+        scheduler=UniPCMultistepScheduler(
+            prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=5.0
+        ),
+        transformer=transformer,
+    )
+    pipe.save_pretrained(path)
+    return path
+
+
 def lora(path: Path, transformer, seed: int = 0) -> Path:
     """A small LoRA file for `transformer`, with non-zero weights so it changes the output."""
     from diffusers import WanImageToVideoPipeline
@@ -246,6 +281,7 @@ def build_all(root: Path) -> dict[str, Path]:
         "zit": zit(root / "zit"),
         "a14b": wan_a14b(root / "wan22_a14b"),
         "ti2v": wan_ti2v(root / "wan22_ti2v"),
+        "skyreels": skyreels_df(root / "skyreels_v2_df"),
     }
     models["wan_lora"] = lora(root / "wan_lora", wan_transformer(0))
     models["zit_lora"] = lora(root / "zit_lora", zit_transformer())

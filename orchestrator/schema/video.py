@@ -63,8 +63,31 @@ class WanVideoConfig(ModelSettings):
     motion_frames: int = bounded(5, 2, MAX_MOTION_FRAMES)
 
 
+@dataclass
+class SkyReelsVideoConfig(ModelSettings):
+    _target_: str = "stages.video.skyreels.SkyReelsV2DF"
+    model: str = "Skywork/SkyReels-V2-DF-1.3B-540P-Diffusers"
+    frames: int = bounded(97, 5, MAX_CLIP_FRAMES)
+    fps: float = bounded(24.0, 0, 240, open_low=True)
+    steps: int = bounded(50, 1, 1000)
+    guidance_scale: float = bounded(5.0, 0, 100)
+    shift: float = bounded(5.0, 0, 100, open_low=True)
+    # The model's window (97 at 540P, 121 at 720P); a longer clip is made in windows.
+    base_num_frames: int = bounded(97, 5, MAX_CLIP_FRAMES)
+    # Noise (timestep) put on the clean history; upstream: 20, not above 50.
+    addnoise_condition: float = bounded(20.0, 0, 1000)
+    ar_step: int = bounded(0, 0, 100)
+    causal_block_size: int | None = bounded(None, 1, 100)
+    max_sequence_length: int = bounded(512, 1, 8192)
+    # frame | motion: a chained clip starts from one frame, or continues the last
+    # `motion_frames` (4k+1, upstream 17 or 37) frames of the clip before (overlap_history).
+    continuation: str = "frame"
+    motion_frames: int = bounded(17, 2, MAX_CLIP_FRAMES)
+
+
 SCHEMAS = {
     "draft": DraftVideoConfig,
     "wan22_i2v_a14b": WanVideoConfig,
     "wan22_ti2v_5b": WanVideoConfig,
+    "skyreels_v2_df": SkyReelsVideoConfig,
 }
