@@ -156,3 +156,24 @@ def test_latent_refusals_are_one_line(
     assert len(lines) == 1 and lines[0].startswith("error: video.continuation: "), result.stderr
     assert text in lines[0]
     assert not (result.run_dir / "final.mp4").exists()
+
+
+def test_svi_condition_matches_a_hand_built_reference():
+    """SVI 2.0 Pro for an 81-frame clip (21 latents): slot 0 the anchor, slots 1..M the last M
+    latents of the previous clip, zeros after; the mask knows pixel frame 0 only."""
+    anchor = torch.randn(1, 16, 1, 6, 10)
+    previous = torch.randn(1, 16, 21, 6, 10)
+    for motion in (0, 1, 2):
+        reference = torch.zeros(1, 16, 21, 6, 10)
+        reference[:, :, 0] = anchor[:, :, 0]
+        for slot in range(motion):
+            reference[:, :, 1 + slot] = previous[:, :, 21 - motion + slot]
+        built = wan_latent.svi_condition(anchor, previous, motion, 21)
+        assert torch.equal(built, reference), motion
+    only_anchor = torch.zeros(1, 16, 21, 6, 10)
+    only_anchor[:, :, 0] = anchor[:, :, 0]
+    assert torch.equal(wan_latent.svi_condition(anchor, None, 1, 21), only_anchor)
+    mask = wan_latent.svi_mask(1, 81, 6, 10)
+    reference_mask = torch.zeros(1, 4, 21, 6, 10)
+    reference_mask[:, :, 0] = 1
+    assert torch.equal(mask, reference_mask)

@@ -105,12 +105,22 @@ def latent_condition(known: Any, frames: int) -> Any:
     return torch.cat([known, pad], dim=2)
 
 
-def svi_condition(anchor: Any, previous: Any, motion_latents: int, frames: int) -> Any:
-    """SVI 2.0 Pro's layout: slot 0 the anchor (the shot's keyframe, encoded as one image),
-    then the last `motion_latents` latents of the previous clip, then zeros up to `frames`
-    latents; the mask (not built here) marks only the first pixel frame known."""
-    motion = previous[:, :, previous.shape[2] - motion_latents :]
-    return latent_condition(torch_cat([anchor, motion], dim=2), frames)
+def svi_condition(anchor: Any, previous: Any | None, motion_latents: int, frames: int) -> Any:
+    """SVI 2.0 Pro's condition, in the normalised latent space: slot 0 (and on, if it has more)
+    the anchor (the shot's keyframe encoded as one image), then the last `motion_latents`
+    latents of the previous clip (none for a shot's first clip), then zeros up to `frames`
+    latents. Its mask marks only the first pixel frame known (`svi_mask`). Layout as kijai's
+    WanVideoSVIProEmbeds and KJNodes' WanImageToVideoSVIPro build it; their padding is zeros
+    taken out of the normalised space, i.e. zeros in it."""
+    parts = [anchor]
+    if previous is not None and motion_latents:
+        parts.append(previous[:, :, previous.shape[2] - motion_latents :])
+    return latent_condition(torch_cat(parts, dim=2), frames)
+
+
+def svi_mask(batch: int, num_frames: int, lat_h: int, lat_w: int) -> Any:
+    """SVI 2.0 Pro's mask: only the anchor's frame known, whatever follows it."""
+    return known_mask(batch, num_frames, 1, 0, TEMPORAL, lat_h, lat_w)
 
 
 def torch_cat(parts: list[Any], dim: int = 1) -> Any:
