@@ -68,7 +68,19 @@ class KeyframeBackend(Backend, Protocol):
 
 # The config keys of a video backend's continuation: in a chained segment's key only when
 # `continuation` is not `frame`, so first clips and `frame` jobs keep their keys.
-CONTINUATION_KEYS = ("continuation", "motion_frames")
+CONTINUATION_KEYS = ("continuation", "motion_frames", "motion_latents")
+
+# continuation=latent: a segment's store entry also holds its final (denoised, not yet decoded)
+# latents, so the next clip is conditioned on them without a VAE round trip.
+LATENTS_FILE = "latents.safetensors"
+
+
+@dataclass(frozen=True)
+class LatentContext:
+    """The previous clip's stored latents and the frame of that clip the next one starts on."""
+
+    file: Path
+    start_frame: int
 
 
 class VideoBackend(Backend, Protocol):
@@ -78,8 +90,10 @@ class VideoBackend(Backend, Protocol):
     supports_last_image: bool
     # How a chained clip starts (`frame`: from one frame; `motion`: from the last
     # `motion_frames` frames of the clip before), and the modes this backend can do.
+    # `latent`: from the stored latents of the clip before, its last `motion_latents`.
     continuation: str
     motion_frames: int
+    motion_latents: int
     continuations: tuple[str, ...]
 
     def generate(
@@ -90,11 +104,14 @@ class VideoBackend(Backend, Protocol):
         ctx: NodeContext,
         *,
         context: Sequence[np.ndarray] | None = None,
+        latents: LatentContext | None = None,
     ) -> Iterator[np.ndarray]:
         """Yield `request.num_frames` RGB frames; the first reproduces `start`, and the last
         reproduces `end` when given. `context` (continuation=motion, chained clips only): the
         previous clip's last frames, oldest first, ending with `start`, read bit-exact from
-        its lossless clip."""
+        its lossless clip. `latents` (continuation=latent, chained clips only): the clip
+        before's stored latents; with continuation=latent every clip writes its own to
+        `ctx.out_dir / LATENTS_FILE`."""
 
 
 class AudioBackend(Backend, Protocol):

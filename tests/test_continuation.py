@@ -66,7 +66,7 @@ def test_motion_frames_carry_the_camera_across_seams_through_the_cli(cli: Cli):
 @pytest.mark.parametrize(
     ("overrides", "key", "text"),
     [
-        (("video.continuation=latent",), "video.continuation", "must be frame or motion"),
+        (("video.continuation=fused",), "video.continuation", "must be frame, motion or latent"),
         (("video.motion_frames=1",), "video.motion_frames", "at least 2"),
     ],
 )

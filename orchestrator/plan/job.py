@@ -292,18 +292,20 @@ def _check_clip(video: VideoBackend) -> None:
         raise UserError("video.frames", f"clip length must be 4k+1 and at least 5, got {n}")
 
 
-CONTINUATIONS = ("frame", "motion")
+# What a backend that lacks a mode cannot do, per mode.
+CONTINUATIONS = {"frame": "", "motion": "motion frames", "latent": "the clip before's latents"}
 
 
 def _check_continuation(video: VideoBackend) -> None:
     """`video.continuation` is a mode renga knows and this backend can do."""
     mode = video.continuation
     if mode not in CONTINUATIONS:
-        raise UserError("video.continuation", f"must be frame or motion, got {mode!r}")
+        raise UserError("video.continuation", f"must be frame, motion or latent, got {mode!r}")
     if mode not in video.continuations:
         raise UserError(
             "video.continuation",
-            f"{type(video).__name__} cannot condition on motion frames; use frame",
+            f"{type(video).__name__} cannot condition on {CONTINUATIONS[mode]}; use "
+            f"{' or '.join(video.continuations)}",
         )
 
 

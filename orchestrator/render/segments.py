@@ -17,7 +17,7 @@ from orchestrator.media.video import read_frame, read_frames
 from orchestrator.plan.timeline import SegmentPlan, Timeline
 from orchestrator.render.nodes import stage_node
 from orchestrator.render.stages import Stages
-from orchestrator.stage import SegmentRequest
+from orchestrator.stage import LATENTS_FILE, LatentContext, SegmentRequest
 
 
 def segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> Node:
@@ -53,7 +53,13 @@ def segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> No
     # continuation=motion: a chained clip is conditioned on the last frames of the one before,
     # up to its start frame (fewer when that clip is shorter).
     context_from = None
-    if segment.start_segment is not None and backend.continuation != "frame":
+    latent = backend.continuation == "latent"
+    if latent:
+        # Every clip's entry then also holds its latents, which a frame job's entry lacks.
+        params["latents"] = True
+        if segment.start_segment is not None:
+            params["continuation"] = {"mode": "latent", "latents": backend.motion_latents}
+    elif segment.start_segment is not None and backend.continuation != "frame":
         context_from = max(segment.start_frame + 1 - backend.motion_frames, 0)
         params["continuation"] = {
             "mode": backend.continuation,
@@ -67,8 +73,11 @@ def segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> No
 
     def run(ctx: NodeContext) -> None:
         context = None
+        handed = None
         if segment.start_segment is not None:
             clip = ctx.inputs[start_id] / CLIP_FILE
+            if latent:
+                handed = LatentContext(ctx.inputs[start_id] / LATENTS_FILE, segment.start_frame)
             if context_from is None:
                 start = read_frame(clip, segment.start_frame)
             else:
@@ -83,10 +92,12 @@ def segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> No
         else:
             start = keyframe_array(ctx.inputs[start_id])
         end = keyframe_array(ctx.inputs[end_id]) if end_id else None
-        if context is None:
-            frames = backend.generate(request, start, end, ctx)
-        else:
+        if handed is not None:
+            frames = backend.generate(request, start, end, ctx, latents=handed)
+        elif context is not None:
             frames = backend.generate(request, start, end, ctx, context=context)
+        else:
+            frames = backend.generate(request, start, end, ctx)
         write_video(
             ctx.out_dir / CLIP_FILE,
             _checked(frames, request),

@@ -13,6 +13,8 @@ MAX_CLIP_FRAMES = 1025
 GROUP = "video"
 # `continuation=motion`: at most this many frames of the clip before condition the next.
 MAX_MOTION_FRAMES = 33
+# `continuation=latent`: at most this many latents (4 frames each) of the clip before.
+MAX_MOTION_LATENTS = 8
 
 
 @dataclass
@@ -57,10 +59,12 @@ class WanVideoConfig(ModelSettings):
     boundary_ratio: float | None = bounded(0.9, 0, 1)
     shift: float = bounded(5.0, 0, 100, open_low=True)
     max_sequence_length: int = bounded(512, 1, 8192)
-    # frame | motion: a chained clip is conditioned on one frame, or on the last
-    # `motion_frames` (4k+1: 5-33) frames of the clip before, masked as known (A14B only).
+    # frame | motion | latent: a chained clip is conditioned on one frame, or on the last
+    # `motion_frames` (4k+1: 5-33) frames of the clip before, masked as known, or on its last
+    # `motion_latents` stored latents, without a VAE round trip (motion and latent: A14B only).
     continuation: str = "frame"
     motion_frames: int = bounded(5, 2, MAX_MOTION_FRAMES)
+    motion_latents: int = bounded(1, 1, MAX_MOTION_LATENTS)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from PIL import Image
 from orchestrator.engine.context import NodeContext
 from orchestrator.engine.errors import UserError
 from orchestrator.plan.timeline import Timeline
-from orchestrator.stage import CONTINUATION_KEYS, SegmentRequest
+from orchestrator.stage import CONTINUATION_KEYS, LATENTS_FILE, LatentContext, SegmentRequest
 from stages.diffusion import model_folders
 from stages.diffusion.backend import DiffusersBackend, step_callback
 from stages.diffusion.files import offline
@@ -29,6 +29,7 @@ from stages.diffusion.step_caches import (
     mag_calibration,
     reset_step_caches,
 )
+from stages.video.wan_latent import TEMPORAL, conditioned_on_latents, handed_over, save_latents
 from stages.video.wan_motion import conditioned_on, motion_usable
 
 
@@ -42,7 +43,7 @@ class Wan22I2V(DiffusersBackend):
     denoisers: tuple[str, ...] = ("transformer", "transformer_2")
     step_caches = ("none", "first_block", "taylorseer", "magcache")
     supports_last_image = True
-    continuations: tuple[str, ...] = ("frame", "motion")
+    continuations: tuple[str, ...] = ("frame", "motion", "latent")
     # Only chained clips read them: the segment node keys them (orchestrator/render/segments.py).
     cache_exclude = RUNTIME_KEYS + CONTINUATION_KEYS
     size_multiple = 16
@@ -62,11 +63,13 @@ class Wan22I2V(DiffusersBackend):
         max_sequence_length: int = 512,
         continuation: str = "frame",
         motion_frames: int = 5,
+        motion_latents: int = 1,
         **settings: Any,
     ) -> None:
         super().__init__(model, single_files={"transformer_2": transformer_2}, **settings)
         self.continuation = continuation
         self.motion_frames = motion_frames
+        self.motion_latents = motion_latents
         self.clip_frames = frames
         self.fps = fps
         self.steps = steps
@@ -95,6 +98,8 @@ class Wan22I2V(DiffusersBackend):
                 "video.motion_frames",
                 f"Wan conditions on 4k+1 frames (5, 9, 13, ...), got {self.motion_frames}",
             )
+        if self.continuation == "latent":
+            check_latent_chain(timeline)
         self.check_mag_ratios()
         self.check_experts()
         super().validate(timeline)
@@ -154,12 +159,19 @@ class Wan22I2V(DiffusersBackend):
         ctx: NodeContext,
         *,
         context: Sequence[np.ndarray] | None = None,
+        latents: LatentContext | None = None,
     ) -> Iterator[np.ndarray]:
-        """With `context` the clip is made from its last 4k+1 frames, masked as known; the
-        frames before `start` come back first and are dropped."""
+        """With `context` the clip is made from its last 4k+1 frames, masked as known; with
+        `latents` from the clip before's last stored latents (`wan_latent`). The frames before
+        `start` come back first and are dropped."""
         import torch
 
         known = list(context[-motion_usable(len(context)) :]) if context else [start]
+        handed = None
+        extra = len(known) - 1
+        if latents is not None:
+            handed = handed_over(latents.file, latents.start_frame, self.motion_latents)
+            extra = TEMPORAL * (handed.shape[2] - 1)
 
         pipe = self.pipe(ctx)
         cfg = self.guidance_scale > 1.0
@@ -180,8 +192,13 @@ class Wan22I2V(DiffusersBackend):
         if self.runtime.step_cache == "magcache" and not self.runtime.mag_calibrate:
             handles += count_mag_skips(pipe, self.denoisers, skipped)
         measured: list[float] = []
+        final: list[Any] = []
         reset_step_caches(pipe, self.denoisers)
-        condition = conditioned_on(pipe, known) if len(known) > 1 else nullcontext()
+        condition: Any = nullcontext()
+        if handed is not None:
+            condition = conditioned_on_latents(pipe, handed)
+        elif len(known) > 1:
+            condition = conditioned_on(pipe, known)
         try:
             with condition:
                 output = pipe(
@@ -191,13 +208,13 @@ class Wan22I2V(DiffusersBackend):
                     negative_prompt_embeds=negative_embeds if cfg else None,
                     height=request.height,
                     width=request.width,
-                    num_frames=request.num_frames + len(known) - 1,
+                    num_frames=request.num_frames + extra,
                     num_inference_steps=self.steps,
                     guidance_scale=self.guidance_scale,
                     guidance_scale_2=self.guidance_scale_2 if self.boundary_ratio else None,
                     generator=torch.Generator("cpu").manual_seed(request.seed),
                     output_type="np",
-                    callback_on_step_end=self.step_end(ctx, measured),
+                    callback_on_step_end=self.step_end(ctx, measured, final),
                 )
         finally:
             for handle in handles:
@@ -207,15 +224,22 @@ class Wan22I2V(DiffusersBackend):
             ctx.metrics["mag_skipped"] = skipped
         if self.runtime.mag_calibrate:
             self.report_calibration(measured, ctx)
-        for frame in output.frames[0][len(known) - 1 :]:
+        if self.continuation == "latent":
+            save_latents(ctx.out_dir / LATENTS_FILE, final[0], first=extra // TEMPORAL)
+        for frame in output.frames[0][extra:]:
             yield (np.clip(frame, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
-    def step_end(self, ctx: NodeContext, measured: list[float]) -> Callable[..., dict[str, Any]]:
-        """Steps to the progress bar; when calibrating, MagCache's ratios after the last step
+    def step_end(
+        self, ctx: NodeContext, measured: list[float], final: list[Any]
+    ) -> Callable[..., dict[str, Any]]:
+        """Steps to the progress bar; after the last step the latents the pipeline is about to
+        decode (continuation=latent stores them) and, when calibrating, MagCache's ratios
         (the pipeline resets its hooks before it returns)."""
         progress = step_callback(ctx, self.steps)
 
         def callback(pipe: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+            if step + 1 == self.steps:
+                final[:] = [kwargs["latents"]]
             if self.runtime.mag_calibrate and step + 1 == self.steps:
                 measured[:] = mag_calibration(pipe, self.denoisers)
             return progress(pipe, step, timestep, kwargs)
@@ -234,6 +258,27 @@ class Wan22I2V(DiffusersBackend):
 
     def last_image(self, end: np.ndarray | None) -> Image.Image | None:
         return Image.fromarray(end) if end is not None else None
+
+
+def check_latent_chain(timeline: Timeline) -> None:
+    """A chained clip takes over whole latents, so it starts on a frame that ends one (4k) and
+    cannot also end on a keyframe (that would need the encoder for the end frame)."""
+    for segment in timeline.segments:
+        if segment.start_segment is None:
+            continue
+        if segment.end_keyframe is not None:
+            raise UserError(
+                "video.continuation",
+                f"latent cannot chain {segment.id}, which ends on a keyframe (morph or "
+                "loop=closure); use motion",
+            )
+        if segment.start_frame % TEMPORAL:
+            raise UserError(
+                "video.continuation",
+                f"latent hands over whole latents ({TEMPORAL} frames each), but {segment.id} "
+                f"starts at frame {segment.start_frame} of the clip before (overlap_frames 0, 5, "
+                "9, ... and shots whose clips keep 4k+1 frames align them); or use motion",
+            )
 
 
 def high_noise_steps(scheduler: Any, steps: int, boundary_ratio: float) -> int:

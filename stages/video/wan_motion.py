@@ -48,15 +48,12 @@ def conditioned_on(pipe: Any, frames: Sequence[np.ndarray]) -> Iterator[None]:
     ) -> tuple[Any, Any]:
         import torch
         from diffusers.pipelines.wan.pipeline_wan_i2v import retrieve_latents
-        from diffusers.utils.torch_utils import get_module_execution_device, randn_tensor
+        from diffusers.utils.torch_utils import get_module_execution_device
 
         temporal, spatial = pipe.vae_scale_factor_temporal, pipe.vae_scale_factor_spatial
         lat_h, lat_w = height // spatial, width // spatial
         shape = (batch_size, num_channels_latents, (num_frames - 1) // temporal + 1, lat_h, lat_w)
-        if latents is None:
-            latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
-        else:
-            latents = latents.to(device=device, dtype=dtype)
+        latents = initial_noise(shape, generator, device, dtype, latents)
         known = condition_frames(pipe, frames, height, width).to(image.device, image.dtype)
         count = known.shape[2]
         tail = 0 if last_image is None else 1
@@ -82,6 +79,15 @@ def conditioned_on(pipe: Any, frames: Sequence[np.ndarray]) -> Iterator[None]:
         yield
     finally:
         del pipe.prepare_latents
+
+
+def initial_noise(shape: Any, generator: Any, device: Any, dtype: Any, latents: Any) -> Any:
+    """The pipeline's starting noise, as its own `prepare_latents` draws it."""
+    from diffusers.utils.torch_utils import randn_tensor
+
+    if latents is None:
+        return randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+    return latents.to(device=device, dtype=dtype)
 
 
 def condition_frames(pipe: Any, frames: Sequence[np.ndarray], height: int, width: int) -> Any:

@@ -1,0 +1,129 @@
+"""Wan 2.2 I2V conditioned on the previous clip's latents (`video.continuation=latent`).
+
+With `frame` or `motion` a chained clip's condition is the VAE encoding of pixels that were
+themselves decoded from the clip before: a decode/encode round trip per seam, where colour
+creeps. Here each clip stores its final latents (denoised, before the decode, in the
+pipeline's normalised latent space) and the next clip's condition starts with the last
+`motion_latents` of them, untouched; the encoder is not called.
+
+The Wan VAE packs 4 frames per latent after a first latent that holds one frame. The last
+latent of a clip packs its last 4 frames, ending on the last one, so a chained clip must start
+on a frame 4k of the clip before (checked at plan time). In the new clip the first handed-over
+latent sits in slot 0, which the decoder reads as one frame: the clip's frame 0 reproduces the
+start frame; each further latent adds 4 known frames, which are made and then dropped like
+`motion`'s context frames. The padding after them is zeros in the normalised latent space (as
+SVI 2.0 Pro's layout, `svi_condition`), not the encoding of grey frames diffusers uses: that
+would need the encoder, and its causal convolutions make it depend on the frames before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from stages.video.wan_motion import initial_noise, known_mask
+
+TEMPORAL = 4
+KEY = "latents"
+# The latent index whose last pixel frame is the clip's frame 0 (> 0 when the clip was made
+# after handed-over latents, whose frames it dropped).
+FIRST = "first"
+
+
+def save_latents(path: Path, latents: Any, first: int) -> None:
+    """One clip's final latents, (1, C, T, h, w), as they left the last denoising step."""
+    from safetensors.torch import save_file
+
+    tensor = latents[:1].detach().to("cpu").contiguous()
+    save_file({KEY: tensor}, str(path), metadata={FIRST: str(first)})
+
+
+def handed_over(path: Path, start_frame: int, count: int) -> Any:
+    """The last `count` stored latents up to the one ending on `start_frame` (fewer when the
+    clip has fewer): exactly the stored values, (1, C, n, h, w)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as stored:
+        first = int(stored.metadata()[FIRST])
+        latents = stored.get_tensor(KEY)
+    if start_frame % TEMPORAL:
+        raise RuntimeError(f"frame {start_frame} does not end a latent (every {TEMPORAL}th does)")
+    last = first + start_frame // TEMPORAL
+    if last >= latents.shape[2]:
+        raise RuntimeError(f"frame {start_frame} is past the {latents.shape[2]} stored latents")
+    return latents[:, :, max(last + 1 - count, 0) : last + 1]
+
+
+@contextmanager
+def conditioned_on_latents(pipe: Any, known: Any) -> Iterator[None]:
+    """While open, `pipe`'s condition is `known` (normalised latents, slot 0 on) followed by
+    zeros, its mask marking the pixel frames they stand for as known. The pipeline must be
+    asked for `4 * (n - 1)` frames more than the clip; they come back first."""
+    if pipe.config.expand_timesteps:
+        raise RuntimeError("latent continuation needs the A14B condition (expand_timesteps off)")
+
+    def prepare_latents(
+        image: Any,
+        batch_size: int,
+        num_channels_latents: int = 16,
+        height: int = 480,
+        width: int = 832,
+        num_frames: int = 81,
+        dtype: Any = None,
+        device: Any = None,
+        generator: Any = None,
+        latents: Any = None,
+        last_image: Any = None,
+    ) -> tuple[Any, Any]:
+        if last_image is not None:
+            raise RuntimeError("latent continuation cannot end a clip on a given frame")
+        temporal, spatial = pipe.vae_scale_factor_temporal, pipe.vae_scale_factor_spatial
+        lat_h, lat_w = height // spatial, width // spatial
+        frames = (num_frames - 1) // temporal + 1
+        shape = (batch_size, num_channels_latents, frames, lat_h, lat_w)
+        latents = initial_noise(shape, generator, device, dtype, latents)
+        condition = latent_condition(known, frames).to(device=device, dtype=dtype)
+        condition = condition.repeat(batch_size, 1, 1, 1, 1)
+        count = 1 + temporal * (known.shape[2] - 1)
+        mask = known_mask(batch_size, num_frames, count, 0, temporal, lat_h, lat_w)
+        return latents, torch_cat([mask.to(condition.device, condition.dtype), condition])
+
+    pipe.prepare_latents = prepare_latents
+    try:
+        yield
+    finally:
+        del pipe.prepare_latents
+
+
+def latent_condition(known: Any, frames: int) -> Any:
+    """`known` in the first slots of a `frames`-latent condition, zeros after."""
+    import torch
+
+    pad = known.new_zeros(*known.shape[:2], frames - known.shape[2], *known.shape[3:])
+    return torch.cat([known, pad], dim=2)
+
+
+def svi_condition(anchor: Any, previous: Any | None, motion_latents: int, frames: int) -> Any:
+    """SVI 2.0 Pro's condition, in the normalised latent space: slot 0 (and on, if it has more)
+    the anchor (the shot's keyframe encoded as one image), then the last `motion_latents`
+    latents of the previous clip (none for a shot's first clip), then zeros up to `frames`
+    latents. Its mask marks only the first pixel frame known (`svi_mask`). Layout as kijai's
+    WanVideoSVIProEmbeds and KJNodes' WanImageToVideoSVIPro build it; their padding is zeros
+    taken out of the normalised space, i.e. zeros in it."""
+    parts = [anchor]
+    if previous is not None and motion_latents:
+        parts.append(previous[:, :, previous.shape[2] - motion_latents :])
+    return latent_condition(torch_cat(parts, dim=2), frames)
+
+
+def svi_mask(batch: int, num_frames: int, lat_h: int, lat_w: int) -> Any:
+    """SVI 2.0 Pro's mask: only the anchor's frame known, whatever follows it."""
+    return known_mask(batch, num_frames, 1, 0, TEMPORAL, lat_h, lat_w)
+
+
+def torch_cat(parts: list[Any], dim: int = 1) -> Any:
+    import torch
+
+    return torch.cat(parts, dim=dim)
