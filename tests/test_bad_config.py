@@ -121,7 +121,7 @@ SYNTAX = {
     "unknown_video_key": ("+video.zom=1", "video.zom", "did you mean zoom?"),
     "unknown_music_key": ("+job.music.cut.evry=2", "job.music.cut.evry", "did you mean every?"),
     "preset_typo": ("preset=drafft", "preset", "did you mean draft?"),
-    "video_option_typo": ("video=wan22", "video", "options: draft, wan22_i2v_a14b"),
+    "video_option_typo": ("video=wan22", "video", "wan22_i2v_a14b, wan22_ti2v_5b"),
 }
 
 FILES = {
