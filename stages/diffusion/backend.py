@@ -174,6 +174,24 @@ class DiffusersBackend:
 
         return self.cached(ctx, "prompt", text, make)
 
+    def umt5_encoded(
+        self, ctx: NodeContext, pipe: Any, request: Any, cfg: bool, max_length: int
+    ) -> Any:
+        """`encoded` for the UMT5 pipelines (Wan 2.2, SkyReels-V2): (embeds, negative embeds),
+        the negative only with classifier-free guidance (`cfg`)."""
+        prompt, negative = request.prompt, request.negative_prompt
+        return self.encoded(
+            ctx,
+            f"{cfg}\0{prompt}\0{negative}",
+            lambda: pipe.encode_prompt(
+                prompt=prompt,
+                negative_prompt=negative,
+                do_classifier_free_guidance=cfg,
+                max_sequence_length=max_length,
+                device=pipe._execution_device,
+            ),
+        )
+
 
 def step_callback(ctx: NodeContext, total: int) -> Callable[..., dict[str, Any]]:
     """A diffusers `callback_on_step_end` that reports steps to the node's progress bar."""

@@ -175,16 +175,8 @@ class Wan22I2V(DiffusersBackend):
 
         pipe = self.pipe(ctx)
         cfg = self.guidance_scale > 1.0
-        embeds, negative_embeds = self.encoded(
-            ctx,
-            f"{cfg}\0{request.prompt}\0{request.negative_prompt}",
-            lambda: pipe.encode_prompt(
-                prompt=request.prompt,
-                negative_prompt=request.negative_prompt,
-                do_classifier_free_guidance=cfg,
-                max_sequence_length=self.max_sequence_length,
-                device=pipe._execution_device,
-            ),
+        embeds, negative_embeds = self.umt5_encoded(
+            ctx, pipe, request, cfg, self.max_sequence_length
         )
         counts: dict[str, int] = {}
         handles = count_calls(pipe, self.denoisers, counts)
