@@ -18,12 +18,11 @@ would need the encoder, and its causal convolutions make it depend on the frames
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from stages.video.wan_motion import initial_noise, known_mask
+from stages.video.wan_motion import Grid, condition_replaced, known_mask
 
 TEMPORAL = 4
 KEY = "latents"
@@ -56,45 +55,25 @@ def handed_over(path: Path, start_frame: int, count: int) -> Any:
     return latents[:, :, max(last + 1 - count, 0) : last + 1]
 
 
-@contextmanager
-def conditioned_on_latents(pipe: Any, known: Any) -> Iterator[None]:
+def conditioned_on_latents(pipe: Any, known: Any) -> AbstractContextManager[None]:
     """While open, `pipe`'s condition is `known` (normalised latents, slot 0 on) followed by
     zeros, its mask marking the pixel frames they stand for as known. The pipeline must be
     asked for `4 * (n - 1)` frames more than the clip; they come back first."""
     if pipe.config.expand_timesteps:
         raise RuntimeError("latent continuation needs the A14B condition (expand_timesteps off)")
 
-    def prepare_latents(
-        image: Any,
-        batch_size: int,
-        num_channels_latents: int = 16,
-        height: int = 480,
-        width: int = 832,
-        num_frames: int = 81,
-        dtype: Any = None,
-        device: Any = None,
-        generator: Any = None,
-        latents: Any = None,
-        last_image: Any = None,
-    ) -> tuple[Any, Any]:
+    def condition(grid: Grid, image: Any, last_image: Any) -> Any:
         if last_image is not None:
             raise RuntimeError("latent continuation cannot end a clip on a given frame")
-        temporal, spatial = pipe.vae_scale_factor_temporal, pipe.vae_scale_factor_spatial
-        lat_h, lat_w = height // spatial, width // spatial
-        frames = (num_frames - 1) // temporal + 1
-        shape = (batch_size, num_channels_latents, frames, lat_h, lat_w)
-        latents = initial_noise(shape, generator, device, dtype, latents)
-        condition = latent_condition(known, frames).to(device=device, dtype=dtype)
-        condition = condition.repeat(batch_size, 1, 1, 1, 1)
-        count = 1 + temporal * (known.shape[2] - 1)
-        mask = known_mask(batch_size, num_frames, count, 0, temporal, lat_h, lat_w)
-        return latents, torch_cat([mask.to(condition.device, condition.dtype), condition])
+        cond = latent_condition(known, grid.latent_frames).to(device=grid.device, dtype=grid.dtype)
+        cond = cond.repeat(grid.batch, 1, 1, 1, 1)
+        count = 1 + grid.temporal * (known.shape[2] - 1)
+        mask = known_mask(
+            grid.batch, grid.num_frames, count, 0, grid.temporal, grid.lat_h, grid.lat_w
+        )
+        return torch_cat([mask.to(cond.device, cond.dtype), cond])
 
-    pipe.prepare_latents = prepare_latents
-    try:
-        yield
-    finally:
-        del pipe.prepare_latents
+    return condition_replaced(pipe, condition)
 
 
 def latent_condition(known: Any, frames: int) -> Any:

@@ -4,15 +4,17 @@ diffusers' `WanImageToVideoPipeline.prepare_latents` builds the condition video 
 (first frame known, the rest zeros, optionally a known last frame) and a mask marking the known
 frames. A model that sees one still restarts the motion at every seam; given the previous
 clip's last frames, all masked as known (kijai's WanVideoWrapper does this with its batch of
-start images), it carries the motion on. `conditioned_on` swaps in a `prepare_latents` that puts
-those frames at the start of the condition video and marks them known, for one call of the
-pipeline: its `__call__` is diffusers' own, not a fork.
+start images), it carries the motion on. `conditioned_on` swaps in a `prepare_latents`
+(`condition_replaced`, shared with `wan_latent`) that puts those frames at the start of the
+condition video and marks them known, for one call of the pipeline: its `__call__` is
+diffusers' own, not a fork.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,13 +27,30 @@ def motion_usable(count: int, temporal: int = 4) -> int:
     return (count - 1) // temporal * temporal + 1
 
 
+@dataclass(frozen=True)
+class Grid:
+    """What a replaced `prepare_latents` is asked for: the clip in pixels and in latents."""
+
+    batch: int
+    num_frames: int
+    height: int
+    width: int
+    temporal: int
+    latent_frames: int
+    lat_h: int
+    lat_w: int
+    device: Any
+    dtype: Any
+
+
+Condition = Callable[[Grid, Any, Any], Any]
+
+
 @contextmanager
-def conditioned_on(pipe: Any, frames: Sequence[np.ndarray]) -> Iterator[None]:
-    """While open, `pipe`'s condition video starts with `frames` (oldest first; the last is the
-    `image` the pipeline is given) and its mask marks them known. The pipeline must then be
-    asked for `len(frames) - 1` frames more than the clip: they come back as its first frames."""
-    if pipe.config.expand_timesteps:
-        raise RuntimeError("motion frames need the A14B condition (expand_timesteps off)")
+def condition_replaced(pipe: Any, condition: Condition) -> Iterator[None]:
+    """While open, `pipe.prepare_latents` draws the starting noise as diffusers' own does and
+    takes the condition (mask and latents, joined on channels) from `condition(grid, image,
+    last_image)`, for one call of the pipeline's own `__call__`."""
 
     def prepare_latents(
         image: Any,
@@ -46,39 +65,60 @@ def conditioned_on(pipe: Any, frames: Sequence[np.ndarray]) -> Iterator[None]:
         latents: Any = None,
         last_image: Any = None,
     ) -> tuple[Any, Any]:
-        import torch
-        from diffusers.pipelines.wan.pipeline_wan_i2v import retrieve_latents
-        from diffusers.utils.torch_utils import get_module_execution_device
-
         temporal, spatial = pipe.vae_scale_factor_temporal, pipe.vae_scale_factor_spatial
-        lat_h, lat_w = height // spatial, width // spatial
-        shape = (batch_size, num_channels_latents, (num_frames - 1) // temporal + 1, lat_h, lat_w)
-        latents = initial_noise(shape, generator, device, dtype, latents)
-        known = condition_frames(pipe, frames, height, width).to(image.device, image.dtype)
-        count = known.shape[2]
-        tail = 0 if last_image is None else 1
-        parts = [
-            known,
-            known.new_zeros(1, known.shape[1], num_frames - count - tail, height, width),
-        ]
-        if last_image is not None:
-            parts.append(last_image.unsqueeze(2))
-        video = torch.cat(parts, dim=2)
-        video = video.to(device=get_module_execution_device(pipe.vae), dtype=pipe.vae.dtype)
-        encoded = retrieve_latents(pipe.vae.encode(video), sample_mode="argmax")
-        encoded = encoded.repeat(batch_size, 1, 1, 1, 1).to(device=device, dtype=dtype)
-        config = pipe.vae.config
-        mean = torch.tensor(config.latents_mean).view(1, config.z_dim, 1, 1, 1)
-        inv_std = 1.0 / torch.tensor(config.latents_std).view(1, config.z_dim, 1, 1, 1)
-        encoded = (encoded - mean.to(encoded)) * inv_std.to(encoded)
-        mask = known_mask(batch_size, num_frames, count, tail, temporal, lat_h, lat_w)
-        return latents, torch.concat([mask.to(encoded.device), encoded], dim=1)
+        grid = Grid(
+            batch_size, num_frames, height, width, temporal, (num_frames - 1) // temporal + 1,
+            height // spatial, width // spatial, device, dtype,
+        )  # fmt: skip
+        shape = (batch_size, num_channels_latents, grid.latent_frames, grid.lat_h, grid.lat_w)
+        noise = initial_noise(shape, generator, device, dtype, latents)
+        return noise, condition(grid, image, last_image)
 
     pipe.prepare_latents = prepare_latents
     try:
         yield
     finally:
         del pipe.prepare_latents
+
+
+def conditioned_on(pipe: Any, frames: Sequence[np.ndarray]) -> AbstractContextManager[None]:
+    """While open, `pipe`'s condition video starts with `frames` (oldest first; the last is the
+    `image` the pipeline is given) and its mask marks them known. The pipeline must then be
+    asked for `len(frames) - 1` frames more than the clip: they come back as its first frames."""
+    if pipe.config.expand_timesteps:
+        raise RuntimeError("motion frames need the A14B condition (expand_timesteps off)")
+
+    def condition(grid: Grid, image: Any, last_image: Any) -> Any:
+        import torch
+        from diffusers.pipelines.wan.pipeline_wan_i2v import retrieve_latents
+        from diffusers.utils.torch_utils import get_module_execution_device
+
+        known = condition_frames(pipe, frames, grid.height, grid.width)
+        known = known.to(image.device, image.dtype)
+        count = known.shape[2]
+        tail = 0 if last_image is None else 1
+        parts = [
+            known,
+            known.new_zeros(
+                1, known.shape[1], grid.num_frames - count - tail, grid.height, grid.width
+            ),
+        ]
+        if last_image is not None:
+            parts.append(last_image.unsqueeze(2))
+        video = torch.cat(parts, dim=2)
+        video = video.to(device=get_module_execution_device(pipe.vae), dtype=pipe.vae.dtype)
+        encoded = retrieve_latents(pipe.vae.encode(video), sample_mode="argmax")
+        encoded = encoded.repeat(grid.batch, 1, 1, 1, 1).to(device=grid.device, dtype=grid.dtype)
+        config = pipe.vae.config
+        mean = torch.tensor(config.latents_mean).view(1, config.z_dim, 1, 1, 1)
+        inv_std = 1.0 / torch.tensor(config.latents_std).view(1, config.z_dim, 1, 1, 1)
+        encoded = (encoded - mean.to(encoded)) * inv_std.to(encoded)
+        mask = known_mask(
+            grid.batch, grid.num_frames, count, tail, grid.temporal, grid.lat_h, grid.lat_w
+        )
+        return torch.concat([mask.to(encoded.device), encoded], dim=1)
+
+    return condition_replaced(pipe, condition)
 
 
 def initial_noise(shape: Any, generator: Any, device: Any, dtype: Any, latents: Any) -> Any:
