@@ -81,6 +81,8 @@ class LatentContext:
 
     file: Path
     start_frame: int
+    # The keyframe the chain started from, for backends whose `latent_anchor` is set.
+    anchor: np.ndarray | None = None
 
 
 class VideoBackend(Backend, Protocol):
@@ -95,6 +97,9 @@ class VideoBackend(Backend, Protocol):
     motion_frames: int
     motion_latents: int
     continuations: tuple[str, ...]
+    # continuation=latent: whether a chained clip is also conditioned on its chain's first
+    # keyframe (SVI 2.0 Pro's anchor), which the segment node then reads.
+    latent_anchor: bool
 
     def generate(
         self,

@@ -32,18 +32,10 @@ def crossfade_weights(n: int, kind: str) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(math.pi * u) if kind == "cosine" else u
 
 
-def chain_root(timeline: Timeline, segment: SegmentPlan) -> int:
-    """The keyframe the chain of clips leading to `segment` started from."""
-    while segment.start_segment is not None:
-        segment = timeline.segments[segment.start_segment]
-    assert segment.start_keyframe is not None
-    return segment.start_keyframe
-
-
 def drift_anchor(timeline: Timeline, segment: SegmentPlan) -> int:
     """The keyframe a segment's colours should match: the one it ends on, else its chain's."""
     return (
-        segment.end_keyframe if segment.end_keyframe is not None else chain_root(timeline, segment)
+        segment.end_keyframe if segment.end_keyframe is not None else timeline.chain_root(segment)
     )
 
 
@@ -110,8 +102,8 @@ class Assembler:
         """The keyframe whose colours `segment` is corrected toward. Not the keyframe it may end
         on: its start frame, which is corrected too, still looks like where its chain began."""
         if self.color_reference == "first_keyframe":
-            return chain_root(timeline, timeline.segments[0])
-        return chain_root(timeline, segment)
+            return timeline.chain_root(timeline.segments[0])
+        return timeline.chain_root(segment)
 
     def correct_start(self, frame: np.ndarray, anchor: np.ndarray) -> np.ndarray:
         """The frame that conditions the next clip, matched to the anchor so drift cannot

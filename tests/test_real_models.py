@@ -379,8 +379,8 @@ def test_presets_bundle_memory_and_speed_settings(make_config, tiny_models, tmp_
     lightning = make_config("preset=lightning", *models, draft=False, job=job())
     video = lightning.video
     assert (video.steps, video.guidance_scale, video.guidance_scale_2) == (4, 1.0, 1.0)
-    assert [lora.expert for lora in video.loras] == ["high", "low"]
+    assert [lora.expert for lora in video.lora_sets.lightning] == ["high", "low"]
     with pytest.raises(UserError) as error:
         prepare(lightning, tmp_path / "run")
-    assert error.value.key == "video.loras[0].path"
+    assert error.value.key == "video.lora_sets.lightning[0].path"
     assert "Lightning" in error.value.message

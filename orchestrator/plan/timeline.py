@@ -100,6 +100,13 @@ class Timeline:
     def duration(self) -> float:
         return float(self.frames / self.fps)
 
+    def chain_root(self, segment: SegmentPlan) -> int:
+        """The keyframe the chain of clips leading to `segment` started from."""
+        while segment.start_segment is not None:
+            segment = self.segments[segment.start_segment]
+        assert segment.start_keyframe is not None
+        return segment.start_keyframe
+
 
 def derive_seed(seed: int, *identity: Any) -> int:
     """A 32-bit seed from the global seed and a node's identity, independent of other nodes."""

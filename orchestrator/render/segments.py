@@ -65,6 +65,10 @@ def segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> No
             "mode": backend.continuation,
             "frames": segment.start_frame + 1 - context_from,
         }
+    root_id = None
+    if latent and segment.start_segment is not None and backend.latent_anchor:
+        root_id = keyframe_id(timeline.chain_root(segment))
+        deps = tuple(dict.fromkeys((*deps, root_id)))
     anchor_id = None
     if segment.start_segment is not None and stages.assemble.corrects:
         anchor_id = keyframe_id(stages.assemble.anchor(timeline, segment))
@@ -77,7 +81,10 @@ def segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> No
         if segment.start_segment is not None:
             clip = ctx.inputs[start_id] / CLIP_FILE
             if latent:
-                handed = LatentContext(ctx.inputs[start_id] / LATENTS_FILE, segment.start_frame)
+                root = keyframe_array(ctx.inputs[root_id]) if root_id else None
+                handed = LatentContext(
+                    ctx.inputs[start_id] / LATENTS_FILE, segment.start_frame, root
+                )
             if context_from is None:
                 start = read_frame(clip, segment.start_frame)
             else:

@@ -51,6 +51,10 @@ class Stages:
         backend = getattr(self, group)
         for key in getattr(backend, "cache_exclude", ()):
             values.pop(key, None)
+        # Options a backend gained later leave its keys as they were while at their default.
+        for key, default in getattr(backend, "key_defaults", {}).items():
+            if key in values and values[key] == default:
+                del values[key]
         return values
 
     def backends(self) -> list[Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from orchestrator.schema.bounds import bounded
-from orchestrator.schema.models import ModelSettings
+from orchestrator.schema.models import LoraConfig, ModelSettings
 
 # A clip of the video model: 4k+1 frames (checked at plan time), at most this many.
 MAX_CLIP_FRAMES = 1025
@@ -65,13 +65,19 @@ class WanVideoConfig(ModelSettings):
     continuation: str = "frame"
     motion_frames: int = bounded(5, 2, MAX_MOTION_FRAMES)
     motion_latents: int = bounded(1, 1, MAX_MOTION_LATENTS)
+    # latent only: handover (the stored latents from slot 0) | svi (SVI 2.0 Pro: the chain's
+    # first keyframe in slot 0, then the stored latents; for its LoRA pair, `preset=svi`).
+    latent_layout: str = "handover"
+    # LoRAs presets add, by name; sets merge across presets and load before `loras`.
+    lora_sets: dict[str, list[LoraConfig]] = field(default_factory=dict)
 
 
 @dataclass
 class SkyReelsVideoConfig(ModelSettings):
     _target_: str = "stages.video.skyreels.SkyReelsV2DF"
     model: str = "Skywork/SkyReels-V2-DF-1.3B-540P-Diffusers"
-    frames: int = bounded(97, 5, MAX_CLIP_FRAMES)
+    # 81 + 16 more history frames = one 97-frame window per chained clip.
+    frames: int = bounded(81, 5, MAX_CLIP_FRAMES)
     fps: float = bounded(24.0, 0, 240, open_low=True)
     steps: int = bounded(50, 1, 1000)
     guidance_scale: float = bounded(5.0, 0, 100)

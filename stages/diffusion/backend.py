@@ -47,6 +47,7 @@ class DiffusersBackend:
         device: str = "auto",
         allow_download: bool = False,
         loras: Sequence[Mapping[str, Any]] = (),
+        lora_sets: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
         offload: str = "none",
         vae_tiling: bool = False,
         fp8: bool = False,
@@ -63,7 +64,17 @@ class DiffusersBackend:
         self.dtype = dtype
         self.device = device
         self.allow_download = allow_download
-        self.loras = tuple(Lora(**dict(lora)) for lora in loras)
+        # Presets add named sets, which merge (`preset=[lightning,svi]` loads both); they load
+        # first, in name order, then the user's own list.
+        sets = lora_sets or {}
+        keyed = [
+            (f"lora_sets.{name}[{i}]", lora)
+            for name in sorted(sets)
+            for i, lora in enumerate(sets[name])
+        ]
+        keyed += [(f"loras[{i}]", lora) for i, lora in enumerate(loras)]
+        self.lora_keys = tuple(key for key, _ in keyed)
+        self.loras = tuple(Lora(**dict(lora)) for _, lora in keyed)
         self.runtime = Runtime(
             offload=offload,
             vae_tiling=vae_tiling,
@@ -113,7 +124,11 @@ class DiffusersBackend:
         runtime = self.runtime
         if runtime.step_cache == "magcache" and not runtime.mag_calibrate:
             runtime = replace(runtime, mag_steps=self.expert_steps(source))
-        check_loras(self.loras, prefix, experts=len(self.denoisers) > 1)
+        check_loras(
+            self.loras,
+            [f"{prefix}.{key}" for key in self.lora_keys],
+            experts=len(self.denoisers) > 1,
+        )
         self._spec = PipelineSpec(
             pipeline=self.pipeline,
             source=source,

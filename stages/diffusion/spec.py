@@ -115,9 +115,9 @@ def check_runtime(runtime: Runtime, device: str, step_caches: Sequence[str], pre
         _one_of(runtime.attention, [b.value for b in AttentionBackendName], f"{prefix}.attention")
 
 
-def check_loras(loras: Sequence[Lora], prefix: str, experts: bool) -> None:
-    for i, lora in enumerate(loras):
-        key = f"{prefix}.loras[{i}]"
+def check_loras(loras: Sequence[Lora], keys: Sequence[str], experts: bool) -> None:
+    """Each LoRA's file and expert, named by its config key (`video.loras[0]`)."""
+    for lora, key in zip(loras, keys, strict=True):
         check = Path(os.path.expanduser(lora.path))
         if not check.is_file():
             raise UserError(f"{key}.path", f"file not found: {check.absolute()}")

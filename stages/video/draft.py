@@ -38,6 +38,7 @@ class DraftVideo:
     model_group = None
     supports_last_image = True
     continuations = ("frame", "motion")
+    latent_anchor = False
     # Only chained clips read them: the segment node keys them (orchestrator/render/segments.py).
     cache_exclude = CONTINUATION_KEYS
 

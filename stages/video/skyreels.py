@@ -36,6 +36,7 @@ class SkyReelsV2DF(DiffusersBackend):
     transformer_class = "SkyReelsV2Transformer3DModel"
     supports_last_image = False
     continuations: tuple[str, ...] = ("frame", "motion")
+    latent_anchor = False
     cache_exclude = RUNTIME_KEYS + CONTINUATION_KEYS
     size_multiple = 16
     holds = model_folders.SKYREELS_DF
@@ -43,7 +44,7 @@ class SkyReelsV2DF(DiffusersBackend):
     def __init__(
         self,
         model: str = "Skywork/SkyReels-V2-DF-1.3B-540P-Diffusers",
-        frames: int = 97,
+        frames: int = 81,
         fps: float = 24.0,
         steps: int = 50,
         guidance_scale: float = 5.0,

@@ -29,7 +29,13 @@ from stages.diffusion.step_caches import (
     mag_calibration,
     reset_step_caches,
 )
-from stages.video.wan_latent import TEMPORAL, conditioned_on_latents, handed_over, save_latents
+from stages.video.wan_latent import (
+    TEMPORAL,
+    conditioned_on_latents,
+    conditioned_on_svi,
+    handed_over,
+    save_latents,
+)
 from stages.video.wan_motion import conditioned_on, motion_usable
 
 
@@ -46,6 +52,8 @@ class Wan22I2V(DiffusersBackend):
     continuations: tuple[str, ...] = ("frame", "motion", "latent")
     # Only chained clips read them: the segment node keys them (orchestrator/render/segments.py).
     cache_exclude = RUNTIME_KEYS + CONTINUATION_KEYS
+    key_defaults: Mapping[str, Any] = {"latent_layout": "handover", "lora_sets": {}}
+    latent_layouts = ("handover", "svi")
     size_multiple = 16
     holds = model_folders.A14B
 
@@ -64,10 +72,12 @@ class Wan22I2V(DiffusersBackend):
         continuation: str = "frame",
         motion_frames: int = 5,
         motion_latents: int = 1,
+        latent_layout: str = "handover",
         **settings: Any,
     ) -> None:
         super().__init__(model, single_files={"transformer_2": transformer_2}, **settings)
         self.continuation = continuation
+        self.latent_layout = latent_layout
         self.motion_frames = motion_frames
         self.motion_latents = motion_latents
         self.clip_frames = frames
@@ -98,11 +108,30 @@ class Wan22I2V(DiffusersBackend):
                 "video.motion_frames",
                 f"Wan conditions on 4k+1 frames (5, 9, 13, ...), got {self.motion_frames}",
             )
-        if self.continuation == "latent":
-            check_latent_chain(timeline)
+        self.check_layout(timeline)
         self.check_mag_ratios()
         self.check_experts()
         super().validate(timeline)
+
+    @property
+    def latent_anchor(self) -> bool:
+        return self.continuation == "latent" and self.latent_layout == "svi"
+
+    def check_layout(self, timeline: Timeline) -> None:
+        if self.latent_layout not in self.latent_layouts:
+            raise UserError(
+                "video.latent_layout",
+                f"unknown value {self.latent_layout!r}; expected one of "
+                f"{', '.join(self.latent_layouts)}",
+            )
+        if self.latent_layout == "svi" and self.continuation != "latent":
+            raise UserError(
+                "video.latent_layout",
+                f"svi hands over stored latents, which needs video.continuation=latent, not "
+                f"{self.continuation} (preset=svi sets both)",
+            )
+        if self.continuation == "latent":
+            check_latent_chain(timeline, anchored=self.latent_anchor)
 
     def check_mag_ratios(self) -> None:
         """MagCache's ratios are measured per step of one schedule; stretching them to another
@@ -171,7 +200,8 @@ class Wan22I2V(DiffusersBackend):
         extra = len(known) - 1
         if latents is not None:
             handed = handed_over(latents.file, latents.start_frame, self.motion_latents)
-            extra = TEMPORAL * (handed.shape[2] - 1)
+            # SVI's anchor takes slot 0, so every handed-over latent adds 4 frames.
+            extra = TEMPORAL * (handed.shape[2] - (not self.latent_anchor))
 
         pipe = self.pipe(ctx)
         cfg = self.guidance_scale > 1.0
@@ -187,7 +217,10 @@ class Wan22I2V(DiffusersBackend):
         final: list[Any] = []
         reset_step_caches(pipe, self.denoisers)
         condition: Any = nullcontext()
-        if handed is not None:
+        if self.latent_anchor:
+            anchor = latents.anchor if latents is not None else start
+            condition = conditioned_on_svi(pipe, anchor, handed)
+        elif handed is not None:
             condition = conditioned_on_latents(pipe, handed)
         elif len(known) > 1:
             condition = conditioned_on(pipe, known)
@@ -252,10 +285,17 @@ class Wan22I2V(DiffusersBackend):
         return Image.fromarray(end) if end is not None else None
 
 
-def check_latent_chain(timeline: Timeline) -> None:
+def check_latent_chain(timeline: Timeline, anchored: bool) -> None:
     """A chained clip takes over whole latents, so it starts on a frame that ends one (4k) and
-    cannot also end on a keyframe (that would need the encoder for the end frame)."""
+    cannot also end on a keyframe (that would need the encoder for the end frame). SVI's
+    layout has no slot for an end frame in any clip."""
     for segment in timeline.segments:
+        if anchored and segment.end_keyframe is not None:
+            raise UserError(
+                "video.latent_layout",
+                f"svi cannot end {segment.id} on a keyframe (morph or loop=closure); use "
+                "job.transition=cut|continue and loop=none|pingpong, or continuation=motion",
+            )
         if segment.start_segment is None:
             continue
         if segment.end_keyframe is not None:

@@ -22,7 +22,15 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from stages.video.wan_motion import Grid, condition_replaced, known_mask
+import numpy as np
+
+from stages.video.wan_motion import (
+    Grid,
+    condition_frames,
+    condition_replaced,
+    encoded_condition,
+    known_mask,
+)
 
 TEMPORAL = 4
 KEY = "latents"
@@ -76,6 +84,31 @@ def conditioned_on_latents(pipe: Any, known: Any) -> AbstractContextManager[None
     return condition_replaced(pipe, condition)
 
 
+def conditioned_on_svi(
+    pipe: Any, anchor: np.ndarray, previous: Any | None
+) -> AbstractContextManager[None]:
+    """While open, `pipe`'s condition is SVI 2.0 Pro's (`svi_condition`): `anchor` (the chain's
+    first keyframe) encoded alone in slot 0, then `previous` (stored latents of the clip
+    before, none for a chain's first clip), then zeros; only the anchor's frame is known. For
+    a chained clip the pipeline must be asked for `4 * n` frames more than the clip (the
+    anchor's frame and the handed-over latents' frames), which come back first."""
+    if pipe.config.expand_timesteps:
+        raise RuntimeError("the SVI layout needs the A14B condition (expand_timesteps off)")
+
+    def condition(grid: Grid, image: Any, last_image: Any) -> Any:
+        if last_image is not None:
+            raise RuntimeError("the SVI layout cannot end a clip on a given frame")
+        pixels = condition_frames(pipe, [anchor], grid.height, grid.width)
+        encoded = encoded_condition(pipe, pixels.to(image.device, image.dtype), grid)
+        moved = None if previous is None else previous.to(device=grid.device, dtype=grid.dtype)
+        count = 0 if moved is None else moved.shape[2]
+        cond = svi_condition(encoded, moved, count, grid.latent_frames)
+        mask = svi_mask(grid.batch, grid.num_frames, grid.lat_h, grid.lat_w)
+        return torch_cat([mask.to(cond.device, cond.dtype), cond])
+
+    return condition_replaced(pipe, condition)
+
+
 def latent_condition(known: Any, frames: int) -> Any:
     """`known` in the first slots of a `frames`-latent condition, zeros after."""
     import torch
@@ -93,7 +126,8 @@ def svi_condition(anchor: Any, previous: Any | None, motion_latents: int, frames
     taken out of the normalised space, i.e. zeros in it."""
     parts = [anchor]
     if previous is not None and motion_latents:
-        parts.append(previous[:, :, previous.shape[2] - motion_latents :])
+        tail = previous[:, :, previous.shape[2] - motion_latents :]
+        parts.append(tail.expand(anchor.shape[0], *tail.shape[1:]))
     return latent_condition(torch_cat(parts, dim=2), frames)
 
 

@@ -90,8 +90,6 @@ def conditioned_on(pipe: Any, frames: Sequence[np.ndarray]) -> AbstractContextMa
 
     def condition(grid: Grid, image: Any, last_image: Any) -> Any:
         import torch
-        from diffusers.pipelines.wan.pipeline_wan_i2v import retrieve_latents
-        from diffusers.utils.torch_utils import get_module_execution_device
 
         known = condition_frames(pipe, frames, grid.height, grid.width)
         known = known.to(image.device, image.dtype)
@@ -105,20 +103,29 @@ def conditioned_on(pipe: Any, frames: Sequence[np.ndarray]) -> AbstractContextMa
         ]
         if last_image is not None:
             parts.append(last_image.unsqueeze(2))
-        video = torch.cat(parts, dim=2)
-        video = video.to(device=get_module_execution_device(pipe.vae), dtype=pipe.vae.dtype)
-        encoded = retrieve_latents(pipe.vae.encode(video), sample_mode="argmax")
-        encoded = encoded.repeat(grid.batch, 1, 1, 1, 1).to(device=grid.device, dtype=grid.dtype)
-        config = pipe.vae.config
-        mean = torch.tensor(config.latents_mean).view(1, config.z_dim, 1, 1, 1)
-        inv_std = 1.0 / torch.tensor(config.latents_std).view(1, config.z_dim, 1, 1, 1)
-        encoded = (encoded - mean.to(encoded)) * inv_std.to(encoded)
+        encoded = encoded_condition(pipe, torch.cat(parts, dim=2), grid)
         mask = known_mask(
             grid.batch, grid.num_frames, count, tail, grid.temporal, grid.lat_h, grid.lat_w
         )
         return torch.concat([mask.to(encoded.device), encoded], dim=1)
 
     return condition_replaced(pipe, condition)
+
+
+def encoded_condition(pipe: Any, video: Any, grid: Grid) -> Any:
+    """`video` ((1, C, N, H, W) in [-1, 1]) encoded as the pipeline's own `prepare_latents`
+    encodes its condition video: the VAE's mode, normalised, once per batch item."""
+    import torch
+    from diffusers.pipelines.wan.pipeline_wan_i2v import retrieve_latents
+    from diffusers.utils.torch_utils import get_module_execution_device
+
+    video = video.to(device=get_module_execution_device(pipe.vae), dtype=pipe.vae.dtype)
+    encoded = retrieve_latents(pipe.vae.encode(video), sample_mode="argmax")
+    encoded = encoded.repeat(grid.batch, 1, 1, 1, 1).to(device=grid.device, dtype=grid.dtype)
+    config = pipe.vae.config
+    mean = torch.tensor(config.latents_mean).view(1, config.z_dim, 1, 1, 1)
+    inv_std = 1.0 / torch.tensor(config.latents_std).view(1, config.z_dim, 1, 1, 1)
+    return (encoded - mean.to(encoded)) * inv_std.to(encoded)
 
 
 def initial_noise(shape: Any, generator: Any, device: Any, dtype: Any, latents: Any) -> Any:
