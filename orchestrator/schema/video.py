@@ -65,6 +65,9 @@ class WanVideoConfig(ModelSettings):
     continuation: str = "frame"
     motion_frames: int = bounded(5, 2, MAX_MOTION_FRAMES)
     motion_latents: int = bounded(1, 1, MAX_MOTION_LATENTS)
+    # Placeholder latents of the condition pushed this much further from the start frame's
+    # (PainterI2V, against 4-step Lightning LoRAs' slow motion); 1.0: off. A14B only.
+    motion_amplitude: float = bounded(1.0, 1.0, 2.0)
 
 
 @dataclass

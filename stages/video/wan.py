@@ -29,6 +29,7 @@ from stages.diffusion.step_caches import (
     mag_calibration,
     reset_step_caches,
 )
+from stages.video.wan_amplitude import amplified
 from stages.video.wan_latent import TEMPORAL, conditioned_on_latents, handed_over, save_latents
 from stages.video.wan_motion import conditioned_on, motion_usable
 
@@ -44,8 +45,6 @@ class Wan22I2V(DiffusersBackend):
     step_caches = ("none", "first_block", "taylorseer", "magcache")
     supports_last_image = True
     continuations: tuple[str, ...] = ("frame", "motion", "latent")
-    # Only chained clips read them: the segment node keys them (orchestrator/render/segments.py).
-    cache_exclude = RUNTIME_KEYS + CONTINUATION_KEYS
     size_multiple = 16
     holds = model_folders.A14B
 
@@ -64,12 +63,14 @@ class Wan22I2V(DiffusersBackend):
         continuation: str = "frame",
         motion_frames: int = 5,
         motion_latents: int = 1,
+        motion_amplitude: float = 1.0,
         **settings: Any,
     ) -> None:
         super().__init__(model, single_files={"transformer_2": transformer_2}, **settings)
         self.continuation = continuation
         self.motion_frames = motion_frames
         self.motion_latents = motion_latents
+        self.motion_amplitude = motion_amplitude
         self.clip_frames = frames
         self.fps = fps
         self.steps = steps
@@ -78,6 +79,13 @@ class Wan22I2V(DiffusersBackend):
         self.boundary_ratio = boundary_ratio
         self.shift = shift
         self.max_sequence_length = max_sequence_length
+
+    @property
+    def cache_exclude(self) -> tuple[str, ...]:
+        """Only chained clips read the continuation keys: the segment node keys them
+        (orchestrator/render/segments.py). motion_amplitude off keeps keys as they were."""
+        off = ("motion_amplitude",) if self.motion_amplitude == 1.0 else ()
+        return RUNTIME_KEYS + CONTINUATION_KEYS + off
 
     def validate(self, timeline: Timeline) -> None:
         if self.steps < 1:
@@ -191,8 +199,11 @@ class Wan22I2V(DiffusersBackend):
             condition = conditioned_on_latents(pipe, handed)
         elif len(known) > 1:
             condition = conditioned_on(pipe, known)
+        spread: Any = nullcontext()
+        if self.motion_amplitude > 1.0:
+            spread = amplified(pipe, self.motion_amplitude)  # wraps `condition`'s replacement
         try:
-            with condition:
+            with condition, spread:
                 output = pipe(
                     image=Image.fromarray(start),
                     last_image=self.last_image(end),
@@ -311,6 +322,15 @@ class Wan22TI2V(Wan22I2V):
             guidance_scale_2=guidance_scale_2, boundary_ratio=boundary_ratio, shift=shift,
             **settings,
         )  # fmt: skip
+
+    def validate(self, timeline: Timeline) -> None:
+        if self.motion_amplitude != 1.0:
+            raise UserError(
+                "video.motion_amplitude",
+                "TI2V-5B's condition is the start frame's latent alone, with no placeholder "
+                "latents to amplify; set it to 1.0 (A14B only)",
+            )
+        super().validate(timeline)
 
     def check_experts(self) -> None:
         if "transformer_2" in self.single_files:
