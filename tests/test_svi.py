@@ -165,6 +165,7 @@ def test_svi_chain_renders_through_the_cli(cli: Cli, tiny_models, offline_env, t
         (("video.latent_layout=svi",), {}, "svi hands over stored latents"),
         (("video.latent_layout=anchor",), {}, "unknown value 'anchor'"),
         (("preset=svi",), {"transition": "morph"}, "svi cannot end segment/0.1 on a keyframe"),
+        (("preset=svi", "video.motion_amplitude=1.2"), {}, "set it to 1.0 with latent_layout=svi"),
     ],
 )
 def test_svi_refusals_are_one_line(
@@ -175,7 +176,7 @@ def test_svi_refusals_are_one_line(
     result = cli(*args, job=job(**job_overrides), env=offline_env)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: video.latent_layout: "), result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: video."), result.stderr
     assert text in lines[0]
     assert not (result.run_dir / "final.mp4").exists()
 

@@ -70,6 +70,9 @@ class WanVideoConfig(ModelSettings):
     latent_layout: str = "handover"
     # LoRAs presets add, by name; sets merge across presets and load before `loras`.
     lora_sets: dict[str, list[LoraConfig]] = field(default_factory=dict)
+    # Placeholder latents of the condition pushed this much further from the start frame's
+    # (PainterI2V, against 4-step Lightning LoRAs' slow motion); 1.0: off. A14B only.
+    motion_amplitude: float = bounded(1.0, 1.0, 2.0)
 
 
 @dataclass

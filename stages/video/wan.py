@@ -29,6 +29,7 @@ from stages.diffusion.step_caches import (
     mag_calibration,
     reset_step_caches,
 )
+from stages.video.wan_amplitude import amplified
 from stages.video.wan_latent import (
     TEMPORAL,
     conditioned_on_latents,
@@ -52,7 +53,11 @@ class Wan22I2V(DiffusersBackend):
     continuations: tuple[str, ...] = ("frame", "motion", "latent")
     # Only chained clips read them: the segment node keys them (orchestrator/render/segments.py).
     cache_exclude = RUNTIME_KEYS + CONTINUATION_KEYS
-    key_defaults: Mapping[str, Any] = {"latent_layout": "handover", "lora_sets": {}}
+    key_defaults: Mapping[str, Any] = {
+        "latent_layout": "handover",
+        "lora_sets": {},
+        "motion_amplitude": 1.0,
+    }
     latent_layouts = ("handover", "svi")
     size_multiple = 16
     holds = model_folders.A14B
@@ -73,6 +78,7 @@ class Wan22I2V(DiffusersBackend):
         motion_frames: int = 5,
         motion_latents: int = 1,
         latent_layout: str = "handover",
+        motion_amplitude: float = 1.0,
         **settings: Any,
     ) -> None:
         super().__init__(model, single_files={"transformer_2": transformer_2}, **settings)
@@ -80,6 +86,7 @@ class Wan22I2V(DiffusersBackend):
         self.latent_layout = latent_layout
         self.motion_frames = motion_frames
         self.motion_latents = motion_latents
+        self.motion_amplitude = motion_amplitude
         self.clip_frames = frames
         self.fps = fps
         self.steps = steps
@@ -129,6 +136,12 @@ class Wan22I2V(DiffusersBackend):
                 "video.latent_layout",
                 f"svi hands over stored latents, which needs video.continuation=latent, not "
                 f"{self.continuation} (preset=svi sets both)",
+            )
+        if self.latent_anchor and self.motion_amplitude != 1.0:
+            raise UserError(
+                "video.motion_amplitude",
+                "SVI's condition holds the handed-over latent among the unknown ones, which "
+                "the amplitude would distort; set it to 1.0 with latent_layout=svi",
             )
         if self.continuation == "latent":
             check_latent_chain(timeline, anchored=self.latent_anchor)
@@ -224,8 +237,11 @@ class Wan22I2V(DiffusersBackend):
             condition = conditioned_on_latents(pipe, handed)
         elif len(known) > 1:
             condition = conditioned_on(pipe, known)
+        spread: Any = nullcontext()
+        if self.motion_amplitude > 1.0:
+            spread = amplified(pipe, self.motion_amplitude)  # wraps `condition`'s replacement
         try:
-            with condition:
+            with condition, spread:
                 output = pipe(
                     image=Image.fromarray(start),
                     last_image=self.last_image(end),
@@ -351,6 +367,15 @@ class Wan22TI2V(Wan22I2V):
             guidance_scale_2=guidance_scale_2, boundary_ratio=boundary_ratio, shift=shift,
             **settings,
         )  # fmt: skip
+
+    def validate(self, timeline: Timeline) -> None:
+        if self.motion_amplitude != 1.0:
+            raise UserError(
+                "video.motion_amplitude",
+                "TI2V-5B's condition is the start frame's latent alone, with no placeholder "
+                "latents to amplify; set it to 1.0 (A14B only)",
+            )
+        super().validate(timeline)
 
     def check_experts(self) -> None:
         if "transformer_2" in self.single_files:
