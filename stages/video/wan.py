@@ -32,6 +32,7 @@ from stages.diffusion.step_caches import (
 from stages.video.wan_amplitude import amplified
 from stages.video.wan_latent import (
     TEMPORAL,
+    check_latent_chain,
     conditioned_on_latents,
     conditioned_on_svi,
     handed_over,
@@ -299,34 +300,6 @@ class Wan22I2V(DiffusersBackend):
 
     def last_image(self, end: np.ndarray | None) -> Image.Image | None:
         return Image.fromarray(end) if end is not None else None
-
-
-def check_latent_chain(timeline: Timeline, anchored: bool) -> None:
-    """A chained clip takes over whole latents, so it starts on a frame that ends one (4k) and
-    cannot also end on a keyframe (that would need the encoder for the end frame). SVI's
-    layout has no slot for an end frame in any clip."""
-    for segment in timeline.segments:
-        if anchored and segment.end_keyframe is not None:
-            raise UserError(
-                "video.latent_layout",
-                f"svi cannot end {segment.id} on a keyframe (morph or loop=closure); use "
-                "job.transition=cut|continue and loop=none|pingpong, or continuation=motion",
-            )
-        if segment.start_segment is None:
-            continue
-        if segment.end_keyframe is not None:
-            raise UserError(
-                "video.continuation",
-                f"latent cannot chain {segment.id}, which ends on a keyframe (morph or "
-                "loop=closure); use motion",
-            )
-        if segment.start_frame % TEMPORAL:
-            raise UserError(
-                "video.continuation",
-                f"latent hands over whole latents ({TEMPORAL} frames each), but {segment.id} "
-                f"starts at frame {segment.start_frame} of the clip before (overlap_frames 0, 5, "
-                "9, ... and shots whose clips keep 4k+1 frames align them); or use motion",
-            )
 
 
 def high_noise_steps(scheduler: Any, steps: int, boundary_ratio: float) -> int:

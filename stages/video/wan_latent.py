@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from orchestrator.engine.errors import UserError
+from orchestrator.plan.timeline import Timeline
 from stages.video.wan_motion import (
     Grid,
     condition_frames,
@@ -140,3 +142,31 @@ def torch_cat(parts: list[Any], dim: int = 1) -> Any:
     import torch
 
     return torch.cat(parts, dim=dim)
+
+
+def check_latent_chain(timeline: Timeline, anchored: bool) -> None:
+    """A chained clip takes over whole latents, so it starts on a frame that ends one (4k) and
+    cannot also end on a keyframe (that would need the encoder for the end frame). SVI's
+    layout has no slot for an end frame in any clip."""
+    for segment in timeline.segments:
+        if anchored and segment.end_keyframe is not None:
+            raise UserError(
+                "video.latent_layout",
+                f"svi cannot end {segment.id} on a keyframe (morph or loop=closure); use "
+                "job.transition=cut|continue and loop=none|pingpong, or continuation=motion",
+            )
+        if segment.start_segment is None:
+            continue
+        if segment.end_keyframe is not None:
+            raise UserError(
+                "video.continuation",
+                f"latent cannot chain {segment.id}, which ends on a keyframe (morph or "
+                "loop=closure); use motion",
+            )
+        if segment.start_frame % TEMPORAL:
+            raise UserError(
+                "video.continuation",
+                f"latent hands over whole latents ({TEMPORAL} frames each), but {segment.id} "
+                f"starts at frame {segment.start_frame} of the clip before (overlap_frames 0, 5, "
+                "9, ... and shots whose clips keep 4k+1 frames align them); or use motion",
+            )
