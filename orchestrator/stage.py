@@ -73,6 +73,8 @@ CONTINUATION_KEYS = ("continuation", "motion_frames", "motion_latents")
 # continuation=latent: a segment's store entry also holds its final (denoised, not yet decoded)
 # latents, so the next clip is conditioned on them without a VAE round trip.
 LATENTS_FILE = "latents.safetensors"
+# ... each of which packs this many frames, so a chained clip starts on a multiple of it.
+LATENT_FRAMES = 4
 
 
 @dataclass(frozen=True)

@@ -170,13 +170,16 @@ class Assembler:
                 yield from pending
                 pending.clear()
                 yield from ((frame, None, True) for frame in read_frames(lead))
+            # A head longer than the overlap (a latent handover starts on a 4-frame boundary)
+            # first repeats frames already out: those are dropped.
+            skip = max(segment.head - overlap, 0)
             for i, frame in enumerate(self._kept(clip, segment, timeline, keyframes)):
                 if i < segment.head:
-                    if overlap and lead is None:
-                        w = weights[i]
-                        before = pending[i][0].astype(np.float32)
+                    if overlap and lead is None and i >= skip:
+                        w = weights[i - skip]
+                        before = pending[i - skip][0].astype(np.float32)
                         mixed = np.clip((1 - w) * before + w * frame + 0.5, 0, 255)
-                        pending[i] = (mixed.astype(np.uint8), k, False)
+                        pending[i - skip] = (mixed.astype(np.uint8), k, False)
                     continue
                 pending.append((frame, k, True))
                 while len(pending) > hold:

@@ -76,3 +76,50 @@ def test_colour_anchor_is_where_the_chain_began(make_config):
     assert all(by_first.anchor(timeline, s) == 0 for s in timeline.segments)
     second_shot = next(s for s in timeline.segments if s.shot == 1)
     assert Assembler(color_match="mkl").anchor(timeline, second_shot) == 1
+
+
+def _timed_clips(tmp_path: Path, timeline) -> list[Path]:
+    """Every clip frame is a flat picture of its time in the take (a chained clip's frame 0 is
+    the time of the frame it starts on), so a correctly joined take reads 0, 1, 2, ..."""
+    paths, starts = [], []
+    for segment in timeline.segments:
+        start = 0
+        if segment.start_segment is not None:
+            start = starts[segment.start_segment] + segment.start_frame
+        elif segment.number:
+            previous = timeline.segments[segment.number - 1]
+            start = starts[-1] + previous.keep
+        starts.append(start)
+        path = tmp_path / f"{segment.number}.mkv"
+        frames = (np.full((16, 16, 3), start + i, np.uint8) for i in range(segment.num_frames))
+        write_video(path, frames, fps=timeline.fps, codec=LOSSLESS)
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize(
+    ("frames", "overlap"), [((24,), 2), ((24,), 3), ((12, 8), 0), ((12, 8), 2), ((30, 7), 1)]
+)
+def test_heads_longer_than_the_overlap_join_the_take_in_time(
+    make_config, tmp_path, frames, overlap
+):
+    """continuation=latent starts a chained clip on a 4-frame boundary, so its head can be
+    longer than the overlap: the frames before the overlap repeat frames already out and are
+    dropped; the last `overlap` are crossfaded with the frames of the same time."""
+    from dataclasses import replace
+
+    from orchestrator.plan.segments import plan_segments
+
+    shots = [{"prompt": f"shot {i}", "frames": n} for i, n in enumerate(frames)]
+    cfg = make_config(
+        f"assemble.overlap_frames={overlap}",
+        job=tiny_job(shots=shots, transition="continue"),
+    )
+    timeline = plan_job(cfg, DraftVideo(frames=17))
+    segments = plan_segments(timeline.shots, "continue", "none", overlap, 17, 0, grid=4)
+    assert any(s.head > max(overlap, 1) for s in segments)
+    assert not any(s.drop for s in segments)
+    timeline = replace(timeline, segments=segments)
+    clips = _timed_clips(tmp_path, timeline)
+    out = [int(f[0, 0, 0]) for f, _, _ in Assembler().frames(clips, timeline, {})]
+    assert out == list(range(sum(frames)))

@@ -51,6 +51,31 @@ def test_chained_segments_start_from_the_previous_clip(make_config):
     assert second.head == 3 and second.start_frame == first.keep - 3
 
 
+def test_latent_grid_starts_every_chained_clip_on_a_latent_and_keeps_every_shot_exact():
+    """continuation=latent: whatever the shot lengths and overlap, a chained clip starts on a
+    frame 4k of the clip before; the frames that moves into its head are shared, so each shot
+    still gets exactly its frames."""
+    from orchestrator.plan.segments import plan_segments
+    from orchestrator.plan.timeline import ShotPlan
+
+    for frames, overlap, transition in itertools.product(
+        ((12, 8), (30, 7, 19), (81, 200, 5)), (0, 2, 5), ("cut", "continue")
+    ):
+        shots = [ShotPlan(i, "p", "m", "", n, 0, None, seed=i) for i, n in enumerate(frames)]
+        segments = plan_segments(shots, transition, "none", overlap, 17, 0, grid=4)
+        for segment in segments:
+            if segment.start_segment is None:
+                continue
+            previous = segments[segment.start_segment]
+            assert segment.start_frame % 4 == 0
+            assert segment.head == previous.keep - segment.start_frame >= max(overlap, 1)
+        for shot in shots:
+            made = sum(s.contributes for s in segments if s.shot == shot.index)
+            assert made == shot.frames, (frames, overlap, transition)
+    plain = plan_segments(shots, "continue", "none", 2, 17, 0)
+    assert any(s.start_frame % 4 for s in plain if s.start_segment is not None)
+
+
 def test_continue_chains_across_shots_and_needs_one_keyframe(make_config):
     timeline = plan(make_config, transition="continue")
     assert timeline.keyframes == (0,)

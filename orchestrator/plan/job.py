@@ -27,7 +27,7 @@ from orchestrator.plan.music import check_unused, plan_music
 from orchestrator.plan.segments import MIN_CLIP_FRAMES, plan_segments
 from orchestrator.plan.timeline import MusicPlan, ShotPlan, Timeline, derive_seed
 from orchestrator.schema.job import MAX_JOB_SECONDS
-from orchestrator.stage import VideoBackend
+from orchestrator.stage import LATENT_FRAMES, VideoBackend
 
 TRANSITIONS = ("cut", "continue", "morph")
 LOOPS = ("none", "pingpong", "closure")
@@ -127,7 +127,10 @@ def plan_job(
             f"crossfade from with transition=continue; job.shots[0] has "
             f"{shots[0].frames - shots[0].lead}",
         )
-    segments = plan_segments(shots, transition, loop, overlap, video.clip_frames, cfg.seed)
+    grid = LATENT_FRAMES if video.continuation == "latent" else 1
+    segments = plan_segments(
+        shots, transition, loop, overlap, video.clip_frames, cfg.seed, grid=grid
+    )
     keyframes = sorted(
         {s.start_keyframe for s in segments if s.start_keyframe is not None}
         | {s.end_keyframe for s in segments if s.end_keyframe is not None}

@@ -22,7 +22,10 @@ def plan_segments(
     overlap: int,
     clip: int,
     seed: int,
+    grid: int = 1,
 ) -> tuple[SegmentPlan, ...]:
+    """`grid`: a chained clip starts on a frame that is a multiple of it (continuation=latent
+    hands over whole latents); the extra frames it then shares join its head."""
     chained_head = max(overlap, 1)
     segments: list[SegmentPlan] = []
     for shot in shots:
@@ -36,7 +39,12 @@ def plan_segments(
         index = 0
         while remaining > 0:
             chained = index > 0 or chains_from_previous
-            head = chained_head if chained else 0
+            previous = segments[-1] if chained else None
+            start_frame = 0
+            head = 0
+            if previous is not None:
+                start_frame = (previous.keep - chained_head) // grid * grid
+                head = previous.keep - start_frame
             if shot.lead and index == 0:
                 # Starts on the included clip's last frame, which has been played: drop it.
                 head = 1
@@ -55,7 +63,6 @@ def plan_segments(
                 num_frames = min(clip, clip_length(need))
                 keep = min(num_frames, need)
             drop = _spread(keep - need, head + 1, keep - 1) if keep > need else ()
-            previous = segments[-1] if chained else None
             segments.append(
                 SegmentPlan(
                     number=len(segments),
@@ -69,7 +76,7 @@ def plan_segments(
                     drop=drop,
                     start_keyframe=None if previous else shot.index,
                     start_segment=previous.number if previous else None,
-                    start_frame=previous.keep - chained_head if previous else 0,
+                    start_frame=start_frame,
                     end_keyframe=end if ends_here else None,
                     seed=derive_seed(shot.seed, "segment", index),
                     motion_scale=shot.motion_scale,

@@ -26,6 +26,7 @@ import numpy as np
 
 from orchestrator.engine.errors import UserError
 from orchestrator.plan.timeline import Timeline
+from orchestrator.stage import LATENT_FRAMES
 from stages.video.wan_motion import (
     Grid,
     condition_frames,
@@ -34,7 +35,7 @@ from stages.video.wan_motion import (
     known_mask,
 )
 
-TEMPORAL = 4
+TEMPORAL = LATENT_FRAMES
 KEY = "latents"
 # The latent index whose last pixel frame is the clip's frame 0 (> 0 when the clip was made
 # after handed-over latents, whose frames it dropped).
