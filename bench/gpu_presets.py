@@ -1,67 +1,59 @@
-"""Wan 2.2 TI2V-5B at real size with random weights: renga vs a plain diffusers script, per preset.
+"""Real-size random-weight models on a GPU: renga's long-take modes and memory presets.
 
-Needs a CUDA GPU for real numbers. Builds the real-size transformer (30 layers, width 3072), the
-Wan 2.2 VAE and a UMT5-XXL-shaped text encoder (with the vocabulary of a tokenizer trained in
-process) with random weights, saves them once as a diffusers folder (`--models`, reused when it
-exists), then for each memory setting renders two chained 121-frame segments at 1280x704 with
-`--steps` steps, through `python -m orchestrator` and through a plain script that makes the same
-diffusers calls, each in a fresh process. Prints seconds per segment (the second one: renga's
-first segment node also loads the model), peak GPU memory and each process's wall time, side
-by side, as a markdown table.
+Needs a CUDA GPU for real numbers. Builds random-weight diffusers folders at the real models'
+widths (bench/gpu_models.py: what is real and what is cut) once (`--models`, reused when there),
+then runs, in priority order, each row in a fresh process:
+- `continuation`: Wan 2.2 I2V A14B (both experts, real width, `--a14b-layers` of 40 layers),
+  3 chained 81-frame clips at 832x480 per `video.continuation=frame|motion|latent`, and with
+  `video.motion_amplitude=1.15`: seconds per chained clip, peak GPU memory, the seam and drift
+  metrics of run.json (bench/gpu_modes.py);
+- `svi`: `preset=svi` on the same model, once conf/preset/svi.yaml exists (a marked slot);
+- `skyreels`: SkyReels-V2 DF 1.3B at real size, 97-frame clips at 960x544, continuation
+  frame|motion (the V2V history);
+- `presets`: Wan 2.2 TI2V-5B at real size, two chained 121-frame segments at 1280x704 per
+  memory setting, through renga and through a plain script that makes the same diffusers
+  calls: seconds per segment (the second: renga's first segment node also loads the model),
+  peak GPU memory and process wall time, side by side.
+Each part prints a markdown table as its rows finish, and `phase` lines with the elapsed time.
+Rows that would pass `--budget` (default 420 s at real size) are skipped and say so; `--only`
+picks parts for a short rerun.
 
-`--size tiny` runs the same mechanics on tiny models (on the CPU when there is no GPU): a check
-of this script, not a measurement.
+`--size tiny` runs every row on tiny models (on the CPU when there is no GPU): a check of this
+script, not a measurement.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
+import shutil
 import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from orchestrator.media.encode import h264, write_video
+import gpu_models
+import gpu_modes
+from gpu_run import (
+    MOTION,
+    ROOT,
+    Budget,
+    Outcome,
+    Table,
+    cell,
+    peak_gib,
+    renga,
+    run_process,
+    save_json,
+    segments,
+    start_image,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-PROMPT = "a red kite over a field"
-MOTION = "the kite climbs into the wind"
 SEGMENTS = 2
-
-SIZES: dict[str, dict[str, Any]] = {
-    "real": {
-        "transformer": {
-            "patch_size": (1, 2, 2), "num_attention_heads": 24, "attention_head_dim": 128,
-            "in_channels": 48, "out_channels": 48, "text_dim": 4096, "freq_dim": 256,
-            "ffn_dim": 14336, "num_layers": 30, "cross_attn_norm": True,
-            "qk_norm": "rms_norm_across_heads", "eps": 1e-6,
-        },
-        "vae": {"base_dim": 160, "decoder_base_dim": 256, "dim_mult": [1, 2, 4, 4],
-                "num_res_blocks": 2},
-        "text": {"d_model": 4096, "d_kv": 64, "d_ff": 10240, "num_layers": 24, "num_heads": 64,
-                 "relative_attention_num_buckets": 32},
-        "width": 1280, "height": 704, "frames": 121,
-    },
-    "tiny": {
-        "transformer": {
-            "patch_size": (1, 2, 2), "num_attention_heads": 2, "attention_head_dim": 12,
-            "in_channels": 48, "out_channels": 48, "text_dim": 32, "freq_dim": 256,
-            "ffn_dim": 32, "num_layers": 2, "cross_attn_norm": True,
-            "qk_norm": "rms_norm_across_heads", "rope_max_seq_len": 32,
-        },
-        "vae": {"base_dim": 3, "dim_mult": [1, 1, 1, 1], "num_res_blocks": 1},
-        "text": {"d_model": 32, "d_kv": 8, "d_ff": 37, "num_layers": 2, "num_heads": 4,
-                 "relative_attention_num_buckets": 8},
-        "width": 64, "height": 32, "frames": 9,
-    },
-}  # fmt: skip
-
+PARTS = (*gpu_modes.PARTS, "presets")
 # Memory settings as renga overrides, and what the plain script does for each.
 SETTINGS: dict[str, list[str]] = {
     "default": [],
@@ -72,125 +64,90 @@ SETTINGS: dict[str, list[str]] = {
     "low_vram": ["preset=low_vram"],
 }
 NEEDS_GPU = ("model_offload",)
+PRESET_ROW_S = 100.0  # a guess for an H200 (both processes), until a setting has run
+PRESET_BUILD_S = 25.0
+COLUMNS = ("setting", "renga s/segment", "plain s/segment", "ratio", "renga peak GiB",
+           "plain peak GiB", "renga process s", "plain process s", "at s", "status")  # fmt: skip
 
 
-def build_models(path: Path, size: str, device: str) -> Path:
-    """A TI2V-5B-shaped diffusers folder with random weights (seeded), saved in bf16."""
-    import tiny_models
-    import torch
-    from diffusers import (
-        AutoencoderKLWan,
-        UniPCMultistepScheduler,
-        WanImageToVideoPipeline,
-        WanTransformer3DModel,
+def run_presets(args: argparse.Namespace, models: Path, work: Path, budget: Budget,
+                rows: list[dict[str, Any]]) -> None:  # fmt: skip
+    spec = gpu_models.JOBS[args.size]["ti2v"]
+    settings = [s for s in args.settings.split(",") if args.device == "cuda" or s not in NEEDS_GPU]
+    title = (
+        f"Wan 2.2 TI2V-5B (presets): {spec['width']}x{spec['height']}, {spec['frames']} frames, "
+        f"{args.steps} steps, {SEGMENTS} chained segments, a fresh process per run"
     )
-    from diffusers.utils import logging
-    from transformers import UMT5Config, UMT5EncoderModel
-
-    logging.set_verbosity_error()  # casting random weights to bf16 is what is wanted here
-    spec = SIZES[size]
-    tokenizer = tiny_models.t5_tokenizer()
-    torch.manual_seed(0)
-    with torch.device(device):
-        transformer = WanTransformer3DModel(**spec["transformer"])
-        text_encoder = UMT5EncoderModel(
-            UMT5Config(
-                vocab_size=len(tokenizer),
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-                **spec["text"],
-            )  # fmt: skip
-        ).eval()
-        vae = AutoencoderKLWan(
-            z_dim=48, in_channels=12, out_channels=12, is_residual=True, patch_size=2,
-            latents_mean=[0.0] * 48, latents_std=[1.0] * 48, scale_factor_spatial=16,
-            scale_factor_temporal=4, temperal_downsample=[False, True, True], **spec["vae"],
-        )  # fmt: skip
-    pipe = WanImageToVideoPipeline(
-        tokenizer=tokenizer,
-        text_encoder=text_encoder,
-        vae=vae,
-        scheduler=UniPCMultistepScheduler(
-            prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=5.0
-        ),
-        image_processor=None,
-        image_encoder=None,
-        transformer=transformer,
-        transformer_2=None,
-        boundary_ratio=None,
-        expand_timesteps=True,
-    )
-    dtype = torch.bfloat16 if size == "real" else torch.float32
-    pipe.to(dtype=dtype)
-    pipe.save_pretrained(path)
-    return path
+    table = Table(title, COLUMNS)
+    estimate = PRESET_ROW_S if args.size == "real" else 0.0
+    folder = None
+    for setting in settings:
+        build_s = PRESET_BUILD_S if folder is None and args.size == "real" else 0.0
+        if not budget.allows(estimate + build_s):
+            skipped = f"skipped: --budget {budget.seconds:.0f} s"
+            _preset_row(rows, args, table, budget, setting, None, None, skipped)
+            continue
+        if folder is None:
+            with budget.phase("build ti2v"):
+                folder = gpu_models.build(models, "ti2v", args.size, args.device)
+        with budget.phase("presets", say=False):
+            where = work / "presets" / setting
+            ours = renga(where / "renga", spec, SEGMENTS,
+                         ["video=wan22_ti2v_5b", f"video.model={folder}",
+                          f"video.steps={args.steps}", *SETTINGS[setting]],
+                         budget.timeout())  # fmt: skip
+            plain = plain_run(folder, where / "plain", setting, args, budget.timeout())
+            shutil.rmtree(where, ignore_errors=True)  # lossless clips: keep the disk free
+        estimate = ours.wall + plain.wall
+        error = ours.error or plain.error
+        status = f"failed: {error}" if error else "ok"
+        _preset_row(rows, args, table, budget, setting, ours, plain, status)
 
 
-def start_image(path: Path, width: int, height: int) -> Path:
-    import numpy as np
-    from PIL import Image
-
-    y, x = np.mgrid[0:height, 0:width]
-    rgb = np.stack([x * 255 // width, y * 255 // height, (x + y) * 127 // (width + height)], -1)
-    Image.fromarray(rgb.astype(np.uint8)).save(path)
-    return path
-
-
-def renga_run(models: Path, work: Path, setting: str, args: argparse.Namespace) -> dict[str, Any]:
-    import yaml
-
-    spec = SIZES[args.size]
-    jobs = work / "conf" / "job"
-    jobs.mkdir(parents=True)
-    image = start_image(work / "start.png", spec["width"], spec["height"])
-    shot = {"image": str(image), "prompt": PROMPT, "motion": MOTION,
-            "frames": spec["frames"] + (SEGMENTS - 1) * (spec["frames"] - 1)}  # fmt: skip
-    job = {"name": "gpu", "width": spec["width"], "height": spec["height"], "fps": None,
-           "style": "", "negative_prompt": "blurry", "transition": "cut", "loop": "none",
-           "soundtrack": None, "shots": [shot]}  # fmt: skip
-    (jobs / "gpu.yaml").write_text(yaml.safe_dump(job, sort_keys=False))
-    argv = [
-        sys.executable, "-m", "orchestrator", "--config-dir", str(work / "conf"), "job=gpu",
-        "keyframes=images", "video=wan22_ti2v_5b", f"video.model={models}",
-        f"video.steps={args.steps}", f"video.frames={spec['frames']}", "audio=none",
-        f"cache_dir={work / 'cache'}", f"hydra.run.dir={work / 'run'}", *SETTINGS[setting],
-    ]  # fmt: skip
-    wall = _timed(argv)
-    run = json.loads((work / "run" / "run.json").read_text())
-    segments = [n for n in run["nodes"] if n["stage"] == "segment"]
-    assert len(segments) == SEGMENTS, segments
-    peaks = [n.get("metrics", {}).get("peak_vram_gib") for n in run["nodes"]]
-    return {
-        "wall": wall,
-        "segment": segments[-1]["seconds"],
-        "peak_gib": max((p for p in peaks if p is not None), default=None),
-    }
+def _preset_row(rows: list[dict[str, Any]], args: argparse.Namespace, table: Table,
+                budget: Budget, setting: str, ours: Outcome | None, plain: Outcome | None,
+                status: str) -> None:  # fmt: skip
+    mine = segments(ours.run)[-1]["seconds"] if ours and ours.run else None
+    theirs = plain.run.get("segment") if plain else None
+    row = {"part": "presets", "model": "ti2v", "mode": setting, "status": status,
+           "renga_segment_s": mine, "plain_segment_s": theirs,
+           "renga_peak_gib": peak_gib(ours.run) if ours else None,
+           "plain_peak_gib": plain.run.get("peak_gib") if plain else None,
+           "renga_process_s": ours.wall if ours else None,
+           "plain_process_s": plain.wall if plain else None,
+           "at_s": budget.elapsed() if ours else None}  # fmt: skip
+    rows.append(row)
+    save_json(args.json, rows)
+    ratio = mine / theirs if mine and theirs else None
+    values = (setting, cell(mine, 1), cell(theirs, 1), cell(ratio), cell(row["renga_peak_gib"]),
+              cell(row["plain_peak_gib"]), cell(row["renga_process_s"], 1),
+              cell(row["plain_process_s"], 1), cell(row["at_s"], 0), cell(status))  # fmt: skip
+    table.row(values)
 
 
-def plain_run(models: Path, work: Path, setting: str, args: argparse.Namespace) -> dict[str, Any]:
-    out = work / "plain.json"
+def plain_run(models: Path, work: Path, setting: str, args: argparse.Namespace,
+              timeout: float | None) -> Outcome:  # fmt: skip
+    work.mkdir(parents=True)
     argv = [sys.executable, __file__, "--plain", str(models), str(work), setting,
             "--size", args.size, "--steps", str(args.steps)]  # fmt: skip
-    wall = _timed(argv)
-    return {"wall": wall, **json.loads(out.read_text())}
-
-
-def _timed(argv: list[str]) -> float:
-    started = time.perf_counter()
-    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
-    if result.returncode:
-        raise SystemExit(f"{' '.join(argv[:6])} ... failed:\n{result.stderr[-3000:]}")
-    return time.perf_counter() - started
+    wall, error = run_process(argv, timeout)
+    if error:
+        return Outcome(wall, error)
+    return Outcome(wall, run=json.loads((work / "plain.json").read_text()))
 
 
 def plain_child(models: Path, work: Path, setting: str, size: str, steps: int) -> None:
     """The reference: the diffusers calls renga's settings stand for, written out by hand."""
+    from fractions import Fraction
+
     import numpy as np
     import torch
     from diffusers import WanImageToVideoPipeline
     from PIL import Image
 
-    spec = SIZES[size]
+    from orchestrator.media.encode import h264, write_video
+
+    spec = gpu_models.JOBS[size]["ti2v"]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     pipe = WanImageToVideoPipeline.from_pretrained(models, dtype=dtype, local_files_only=True)
@@ -234,15 +191,47 @@ def plain_child(models: Path, work: Path, setting: str, size: str, steps: int) -
     (work / "plain.json").write_text(json.dumps(result))
 
 
-def main() -> None:
+def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=SIZES, default="real")
+    parser.add_argument("--size", choices=gpu_models.JOBS, default="real")
     parser.add_argument("--steps", type=int, default=2)
-    parser.add_argument("--settings", default=",".join(SETTINGS),
-                        help=f"comma-separated, of: {', '.join(SETTINGS)}")  # fmt: skip
-    parser.add_argument("--models", type=Path, help="the random-weight folder (built if absent)")
+    parser.add_argument(
+        "--only",
+        default=",".join(PARTS),
+        help=f"comma-separated parts, in this order: {', '.join(PARTS)}",
+    )
+    parser.add_argument(
+        "--settings",
+        default=",".join(SETTINGS),
+        help=f"presets: comma-separated, of: {', '.join(SETTINGS)}",
+    )
+    parser.add_argument("--clips", type=int, default=3, help="chained clips per mode row")
+    parser.add_argument("--a14b-layers", type=int, default=4, help="per expert (real: 40)")
+    parser.add_argument("--skyreels-layers", type=int, default=30, help="(real: 30)")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="seconds for the whole run, builds included; rows that would "
+        "pass it are skipped (default 420 at real size, none for tiny; "
+        "0: none)",
+    )
+    parser.add_argument(
+        "--models", type=Path, help="folder for the random-weight models (built where absent)"
+    )
+    parser.add_argument("--json", type=Path, help="also write every row here, as they finish")
     parser.add_argument("--plain", nargs=3, metavar=("MODELS", "WORK", "SETTING"))
-    args = parser.parse_args()
+    args = parser.parse_args()  # fmt: skip
+    unknown = set(args.only.split(",")) - set(PARTS)
+    if unknown:
+        parser.error(f"--only: unknown {', '.join(sorted(unknown))}; parts: {', '.join(PARTS)}")
+    if args.budget is None:
+        args.budget = 420.0 if args.size == "real" else 0.0
+    return args
+
+
+def main() -> None:
+    args = parse()
     if args.plain:
         models, work, setting = args.plain
         plain_child(Path(models), Path(work), setting, args.size, args.steps)
@@ -250,35 +239,32 @@ def main() -> None:
 
     import torch
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu" and args.size == "real":
+    args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.device == "cpu" and args.size == "real":
         raise SystemExit("--size real needs a CUDA GPU; use --size tiny to check the script")
-    name = torch.cuda.get_device_name() if device == "cuda" else "CPU"
-    settings = [s for s in args.settings.split(",") if device == "cuda" or s not in NEEDS_GPU]
+    budget = Budget(args.budget)
+    name = torch.cuda.get_device_name() if args.device == "cuda" else "CPU"
+    print(
+        f"device: {name}; size {args.size}; budget "
+        f"{f'{args.budget:.0f} s' if args.budget else 'none'}; parts {args.only}",
+        flush=True,
+    )
+    rows: list[dict[str, Any]] = []
+    chosen = args.only.split(",")
     with tempfile.TemporaryDirectory(prefix="renga-gpu-") as tmp:
-        root = Path(tmp)
-        models = args.models or root / "models"
-        if not (models / "model_index.json").exists():
-            began = time.perf_counter()
-            build_models(models, args.size, device)
-            print(f"built {args.size} TI2V-5B-shaped models in {time.perf_counter() - began:.0f} s")
-        spec = SIZES[args.size]
-        print(f"device: {name}; {spec['width']}x{spec['height']}, {spec['frames']} frames, "
-              f"{args.steps} steps, {SEGMENTS} chained segments, "
-              "a fresh process per run")  # fmt: skip
-        print("| setting | renga s/segment | plain s/segment | ratio | renga peak GiB | "
-              "plain peak GiB | renga process s | plain process s |")  # fmt: skip
-        print("|---|---|---|---|---|---|---|---|")
-        for setting in settings:
-            work = root / setting
-            (work / "renga").mkdir(parents=True)
-            (work / "plain").mkdir()
-            ours = renga_run(models, work / "renga", setting, args)
-            plain = plain_run(models, work / "plain", setting, args)
-            print(f"| {setting} | {ours['segment']:.1f} | {plain['segment']:.1f} | "
-                  f"{ours['segment'] / plain['segment']:.2f} | {ours['peak_gib']} | "
-                  f"{plain['peak_gib']} | {ours['wall']:.1f} | {plain['wall']:.1f} |",
-                  flush=True)  # fmt: skip
+        models = (args.models or Path(tmp) / "models").resolve()
+        for part in (p for p in PARTS if p in chosen):
+            if part == "presets":
+                run_presets(args, models, Path(tmp), budget, rows)
+            else:
+                gpu_modes.run_part(part, args, models, Path(tmp), budget, rows)
+    failed = [r["mode"] for r in rows if r["status"].startswith("failed")]
+    print(f"\n{budget.summary()}")
+    print(
+        f"rows: {len(rows)}, ok {sum(r['status'] == 'ok' for r in rows)}, failed "
+        f"{len(failed)}{': ' + ', '.join(failed) if failed else ''}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -2,13 +2,19 @@
 
 Tokenizers are trained in-process and every component is seeded, so the folders are the same
 on every machine and nothing touches the network. Output is noise; shapes and plumbing are real.
+The Wan and SkyReels builders take size overrides per component, so `bench/gpu_models.py`
+builds the same folders at the real models' widths without a second copy of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
+
+Sizes = Mapping[str, Any] | None
 
 CORPUS = [
     "a red kite over a field",
@@ -129,127 +135,144 @@ def zit(path: Path) -> Path:
     return path
 
 
-def wan_transformer(seed: int, channels: tuple[int, int] = (36, 16)):
+def wan_transformer(seed: int, channels: tuple[int, int] = (36, 16), sizes: Sizes = None):
+    """`sizes` overrides the tiny config (heads, widths, layers)."""
     from diffusers import WanTransformer3DModel
 
     torch.manual_seed(seed)
-    return WanTransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12,
-        in_channels=channels[0], out_channels=channels[1], text_dim=32, freq_dim=256,
-        ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=32,
-    )  # fmt: skip
+    config = {
+        "patch_size": (1, 2, 2), "num_attention_heads": 2, "attention_head_dim": 12,
+        "in_channels": channels[0], "out_channels": channels[1], "text_dim": 32,
+        "freq_dim": 256, "ffn_dim": 32, "num_layers": 2, "cross_attn_norm": True,
+        "qk_norm": "rms_norm_across_heads", "rope_max_seq_len": 32,
+    }  # fmt: skip
+    return WanTransformer3DModel(**{**config, **(sizes or {})})
 
 
-def _umt5(tokenizer):
+def umt5(tokenizer, sizes: Sizes = None):
+    """The Wan text encoder; `sizes` overrides the tiny UMT5 config."""
     from transformers import UMT5Config, UMT5EncoderModel
 
     torch.manual_seed(0)
+    config = {
+        "vocab_size": len(tokenizer), "d_model": 32, "d_kv": 8, "d_ff": 37, "num_layers": 2,
+        "num_heads": 4, "relative_attention_num_buckets": 8,
+    }  # fmt: skip
     return UMT5EncoderModel(
         UMT5Config(
-            vocab_size=len(tokenizer),
-            d_model=32,
-            d_kv=8,
-            d_ff=37,
-            num_layers=2,
-            num_heads=4,
-            relative_attention_num_buckets=8,
+            **{**config, **(sizes or {})},
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
-        )  # fmt: skip
+        )
     ).eval()
 
 
-def wan_a14b(path: Path) -> Path:
-    """Wan 2.2 A14B shape: two experts (high noise `transformer`, low noise `transformer_2`)."""
-    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanImageToVideoPipeline
+def wan21_vae(sizes: Sizes = None):
+    """The 16-channel Wan 2.1 VAE of A14B and SkyReels-V2; `sizes` overrides the tiny config."""
+    from diffusers import AutoencoderKLWan
+
+    torch.manual_seed(0)
+    config = {"base_dim": 3, "z_dim": 16, "dim_mult": [1, 1, 1, 1], "num_res_blocks": 1,
+              "temperal_downsample": [False, True, True]}  # fmt: skip
+    return AutoencoderKLWan(**{**config, **(sizes or {})})
+
+
+def _saved(pipe, path: Path, dtype: torch.dtype | None) -> Path:
+    if dtype is not None:
+        pipe.to(dtype=dtype)
+    pipe.save_pretrained(path)
+    return path
+
+
+def wan_a14b(
+    path: Path, transformer: Sizes = None, vae: Sizes = None, dtype: torch.dtype | None = None
+) -> Path:
+    """Wan 2.2 A14B shape: two experts (high noise `transformer`, low noise `transformer_2`).
+    `transformer` and `vae` override the tiny sizes (both experts alike); the text encoder stays
+    tiny (a benchmark links its own in); `dtype` casts everything before saving."""
+    from diffusers import UniPCMultistepScheduler, WanImageToVideoPipeline
 
     tokenizer = t5_tokenizer()
-    torch.manual_seed(0)
-    vae = AutoencoderKLWan(
-        base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-        temperal_downsample=[False, True, True],
-    )  # fmt: skip
     pipe = WanImageToVideoPipeline(
         tokenizer=tokenizer,
-        text_encoder=_umt5(tokenizer),
-        vae=vae,
+        text_encoder=umt5(tokenizer),
+        vae=wan21_vae(vae),
         scheduler=UniPCMultistepScheduler(
             prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
         ),
         image_processor=None,
         image_encoder=None,
-        transformer=wan_transformer(0),
-        transformer_2=wan_transformer(1),
+        transformer=wan_transformer(0, sizes=transformer),
+        transformer_2=wan_transformer(1, sizes=transformer),
         boundary_ratio=0.9,
     )
-    pipe.save_pretrained(path)
-    return path
+    return _saved(pipe, path, dtype)
 
 
-def wan_ti2v(path: Path) -> Path:
-    """Wan 2.2 TI2V-5B shape: one transformer, 48-channel VAE, `expand_timesteps`."""
+def wan_ti2v(
+    path: Path, transformer: Sizes = None, vae: Sizes = None, dtype: torch.dtype | None = None
+) -> Path:
+    """Wan 2.2 TI2V-5B shape: one transformer, 48-channel VAE, `expand_timesteps`; sizes and
+    dtype as `wan_a14b`."""
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanImageToVideoPipeline
 
     tokenizer = t5_tokenizer()
     torch.manual_seed(0)
-    vae = AutoencoderKLWan(
-        base_dim=3, z_dim=48, in_channels=12, out_channels=12, is_residual=True, patch_size=2,
-        latents_mean=[0.0] * 48, latents_std=[1.0] * 48, dim_mult=[1, 1, 1, 1],
-        num_res_blocks=1, scale_factor_spatial=16, scale_factor_temporal=4,
-        temperal_downsample=[False, True, True],
-    )  # fmt: skip
+    vae_config = {
+        "base_dim": 3, "z_dim": 48, "in_channels": 12, "out_channels": 12, "is_residual": True,
+        "patch_size": 2, "latents_mean": [0.0] * 48, "latents_std": [1.0] * 48,
+        "dim_mult": [1, 1, 1, 1], "num_res_blocks": 1, "scale_factor_spatial": 16,
+        "scale_factor_temporal": 4, "temperal_downsample": [False, True, True],
+    }  # fmt: skip
+    built_vae = AutoencoderKLWan(**{**vae_config, **(vae or {})})
     pipe = WanImageToVideoPipeline(
         tokenizer=tokenizer,
-        text_encoder=_umt5(tokenizer),
-        vae=vae,
+        text_encoder=umt5(tokenizer),
+        vae=built_vae,
         scheduler=UniPCMultistepScheduler(
             prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=5.0
         ),
         image_processor=None,
         image_encoder=None,
-        transformer=wan_transformer(0, (48, 48)),
+        transformer=wan_transformer(0, (48, 48), transformer),
         transformer_2=None,
         boundary_ratio=None,
         expand_timesteps=True,
     )
-    pipe.save_pretrained(path)
-    return path
+    return _saved(pipe, path, dtype)
 
 
-def skyreels_df(path: Path) -> Path:
+def skyreels_df(
+    path: Path, transformer: Sizes = None, vae: Sizes = None, dtype: torch.dtype | None = None
+) -> Path:
     """SkyReels-V2 diffusion forcing: a 16-channel transformer with the tiny Wan VAE, saved as
-    the I2V pipeline (the V2V pipeline takes the same modules)."""
+    the I2V pipeline (the V2V pipeline takes the same modules); sizes and dtype as `wan_a14b`."""
     from diffusers import (
-        AutoencoderKLWan,
         SkyReelsV2DiffusionForcingImageToVideoPipeline,
         SkyReelsV2Transformer3DModel,
         UniPCMultistepScheduler,
     )
 
     tokenizer = t5_tokenizer()
+    built_vae = wan21_vae(vae)
     torch.manual_seed(0)
-    vae = AutoencoderKLWan(
-        base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-        temperal_downsample=[False, True, True],
-    )  # fmt: skip
-    torch.manual_seed(0)
-    transformer = SkyReelsV2Transformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16,
-        out_channels=16, text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2,
-        cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
-    )  # fmt: skip
+    config = {
+        "patch_size": (1, 2, 2), "num_attention_heads": 2, "attention_head_dim": 12,
+        "in_channels": 16, "out_channels": 16, "text_dim": 32, "freq_dim": 256, "ffn_dim": 32,
+        "num_layers": 2, "cross_attn_norm": True, "qk_norm": "rms_norm_across_heads",
+        "rope_max_seq_len": 32,
+    }  # fmt: skip
+    built = SkyReelsV2Transformer3DModel(**{**config, **(transformer or {})})
     pipe = SkyReelsV2DiffusionForcingImageToVideoPipeline(
         tokenizer=tokenizer,
-        text_encoder=_umt5(tokenizer),
-        vae=vae,
+        text_encoder=umt5(tokenizer),
+        vae=built_vae,
         scheduler=UniPCMultistepScheduler(
             prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=5.0
         ),
-        transformer=transformer,
+        transformer=built,
     )
-    pipe.save_pretrained(path)
-    return path
+    return _saved(pipe, path, dtype)
 
 
 def lora(path: Path, transformer, seed: int = 0) -> Path:
