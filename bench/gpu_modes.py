@@ -40,8 +40,7 @@ MODES = (
         "continuation=frame motion_amplitude=1.15",
         ("video.continuation=frame", "video.motion_amplitude=1.15"),
     ),
-    # SLOT: SVI 2.0 Pro (preset=svi: continuation=latent with the anchor layout and a LoRA pair).
-    # Runs once conf/preset/svi.yaml exists, its LoRAs replaced by random ones of the same layout.
+    # SVI 2.0 Pro: its LoRA pair replaced by random files of the same layout (`svi_loras`).
     Mode("svi", "a14b", "preset=svi", ("preset=svi",)),
     Mode("skyreels", "skyreels", "continuation=frame", ("video.continuation=frame",)),
     Mode("skyreels", "skyreels", "continuation=motion", ("video.continuation=motion",)),
@@ -74,9 +73,6 @@ def run_part(part: str, args: argparse.Namespace, models: Path, work: Path, budg
         f"{args.clips} chained clips, a fresh process per row"
     )
     table = Table(title, COLUMNS)
-    if part == "svi" and not SVI_PRESET.exists():
-        _report(rows, args, table, modes[0], {"status": "skipped: no conf/preset/svi.yaml yet"})
-        return
     estimate = FIRST_ROW_S[model] if args.size == "real" else 0.0
     folder = None
     for mode in modes:
@@ -131,17 +127,17 @@ def summary(run: dict[str, Any], wall: float) -> dict[str, Any]:
 
 
 def svi_loras(models: Path, args: argparse.Namespace) -> str:
-    """`video.loras=[...]`: the preset's LoRA layout, with random files of the bench's width."""
+    """`video.lora_sets.svi=[...]`: the preset's LoRA pair, as random files of the bench's width."""
     import yaml
 
     preset = yaml.safe_load(SVI_PRESET.read_text()) or {}
-    entries = (preset.get("video") or {}).get("loras") or []
+    entries = ((preset.get("video") or {}).get("lora_sets") or {}).get("svi") or []
     made = gpu_models.lora_pair(models / "svi-loras", entries, args.size, args.device,
                                 args.a14b_layers)  # fmt: skip
     items = ", ".join(
         f"{{path: '{e['path']}', scale: {e['scale']}, expert: {e['expert']}}}" for e in made
     )
-    return f"video.loras=[{items}]"
+    return f"video.lora_sets.svi=[{items}]"
 
 
 def layers_note(model: str, layers: int | None, size: str) -> str:
