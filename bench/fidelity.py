@@ -126,7 +126,8 @@ def sweep(
     strengths: list[float],
 ) -> dict:
     """Every method and strength, with and without drift, against the clean uncorrected run."""
-    _, truth_video = render(work, size, "none", *camera, *CLEAN, image=image)
+    none = "assemble.color_match=none"
+    _, truth_video = render(work, size, "none", *camera, *CLEAN, none, image=image)
     truth = labs(truth_video)
     rows: dict[tuple[str, float], dict[str, Any]] = {}
     for method, strength in [("none", 0.0)] + [(m, s) for m in methods for s in strengths]:
