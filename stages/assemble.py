@@ -57,6 +57,24 @@ def joins(timeline: Timeline, number: int) -> bool:
     return previous.end_keyframe is not None and previous.end_keyframe == segment.start_keyframe
 
 
+# `color_match: auto` settles on this method, at the configured strength, when clips are chained
+# from frames (continuation frame or motion): measured in bench/fidelity.py (README, "Seams,
+# colour drift ...").
+AUTO = "auto"
+AUTO_METHOD = "mean_lab"
+# Continuations that decode a frame and hand it to the model, where colour creeps.
+DECODED = ("frame", "motion")
+
+
+def auto_method(timeline: Timeline) -> str:
+    """What `color_match: auto` means for a planned job: the chosen method when some clip is
+    chained from the frames of the one before (`frame`, `motion`); `none` when clips hand over
+    latents (no decode and re-encode at the seam, where the drift comes from) or nothing is
+    chained (every clip starts from its own keyframe: nothing can drift)."""
+    chained = any(s.start_segment is not None for s in timeline.segments)
+    return AUTO_METHOD if chained and timeline.continuation in DECODED else "none"
+
+
 class Assembler:
     version = "2"
     model_group = None
@@ -76,9 +94,9 @@ class Assembler:
         self.color_reference = color_reference
 
     def validate(self, timeline: Timeline) -> None:
-        if self.color_match not in color.METHODS:
+        if self.color_match not in (AUTO, *color.METHODS):
             raise UserError("assemble.color_match", f"unknown value {self.color_match!r}; "
-                            f"expected one of {', '.join(color.METHODS)}")  # fmt: skip
+                            f"expected one of {', '.join((AUTO, *color.METHODS))}")  # fmt: skip
         if self.color_reference not in color.REFERENCES:
             raise UserError("assemble.color_reference", f"unknown value {self.color_reference!r}; "
                             f"expected one of {', '.join(color.REFERENCES)}")  # fmt: skip
@@ -87,8 +105,15 @@ class Assembler:
                 "assemble.color_strength", f"must be between 0 and 1, got {self.color_strength}"
             )
 
+    def settled(self, timeline: Timeline) -> dict[str, Any]:
+        """The config values `auto` stands for in this job (`render.stages.Stages.settle` writes
+        them into the config before any node key is made); an explicit value is kept."""
+        return {"color_match": auto_method(timeline)} if self.color_match == AUTO else {}
+
     @property
     def corrects(self) -> bool:
+        if self.color_match == AUTO:
+            raise RuntimeError("assemble.color_match=auto must be settled against the plan first")
         return self.color_match != "none" and self.color_strength > 0
 
     def color_params(self) -> dict[str, Any]:

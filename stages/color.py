@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-METHODS = ("none", "reinhard_lab", "mkl", "histogram")
+METHODS = ("none", "mean_lab", "reinhard_lab", "mkl", "histogram")
 REFERENCES = ("shot_keyframe", "first_keyframe")
 # Statistics read every 2nd pixel each way: a quarter of the work, the same colours.
 SAMPLE = 2
@@ -33,7 +33,7 @@ def from_lab(lab: np.ndarray) -> np.ndarray:
 
 def space_of(method: str) -> str:
     """Reinhard works on CIELAB; MKL and histogram matching on RGB, as Pitie and Reinhard did."""
-    return "lab" if method == "reinhard_lab" else "rgb"
+    return "lab" if method in ("mean_lab", "reinhard_lab") else "rgb"
 
 
 @dataclass
@@ -122,7 +122,12 @@ def fit(method: str, source: ColorStats, reference: ColorStats) -> Transform:
         return Transform.identity()
     if method == "histogram":
         return Transform("rgb", lut=_histogram_lut(source.hist, reference.hist))
-    if method == "reinhard_lab":
+    if method == "mean_lab":
+        # Reinhard's shift of the mean without his scaling of the spread: a cast and a
+        # brightness creep go, contrast stays. A push-in or a pan legitimately narrows the
+        # spread, which the scaling would blow back up to the whole keyframe's (bench/fidelity.py).
+        matrix = np.eye(3)
+    elif method == "reinhard_lab":
         spread_s = np.sqrt(np.maximum(np.diag(source.cov), 1e-6))
         spread_r = np.sqrt(np.maximum(np.diag(reference.cov), 1e-6))
         matrix = np.diag(np.clip(spread_r / spread_s, 1 / MAX_GAIN, MAX_GAIN))

@@ -148,7 +148,13 @@ def test_chained_wan_clip_gets_the_previous_clips_last_frames_from_the_store(
         return condition_frames(pipe, frames, height, width)
 
     monkeypatch.setattr(wan_motion, "condition_frames", recorded)
-    args = (*models_args(tiny_models), *TINY, "video.continuation=motion")
+    # Uncorrected: colour matching (on by default for chained clips) would shift the frames.
+    args = (
+        *models_args(tiny_models),
+        *TINY,
+        "video.continuation=motion",
+        "assemble.color_match=none",
+    )
     cfg = make_config(*args, f"cache_dir={tmp_path / 'cache'}", job=job(), draft=False)
     reporter = Reporter(Console(file=io.StringIO()))
     with reporter:

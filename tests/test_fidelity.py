@@ -13,6 +13,7 @@ import pytest
 from conftest import Cli, ok, tiny_job
 
 from orchestrator.media.video import read_frame
+from stages.assemble import AUTO_METHOD
 from stages.metrics import delta_e, mean_lab
 
 # 33-frame clips and 25-frame shots: with 8 shared frames every shot is exactly one clip.
@@ -49,7 +50,7 @@ def render(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.mark.slow
 def test_drift_correction_cuts_end_of_video_drift_at_least_3x(render):
-    _, plain = render()
+    _, plain = render("assemble.color_match=none")
     assert len(plain["drift"]) == 10
     assert plain["drift_end"] > 10
     assert "colour drift: end dE" in plain["stderr"] and "seams: 9 joins" in plain["stderr"]
@@ -58,9 +59,13 @@ def test_drift_correction_cuts_end_of_video_drift_at_least_3x(render):
     assert plain["seam_motion_max"] == max(seam["motion"] for seam in plain["seams"])
     assert "<figcaption>seams.motion</figcaption>" in plain["report"]
     assert "<dt>seam_motion_mean</dt>" in plain["report"]
-    for method in ("reinhard_lab", "mkl", "histogram"):
+    for method in ("mean_lab", "reinhard_lab", "mkl", "histogram"):
         _, fixed = render(f"assemble.color_match={method}")
         assert plain["drift_end"] >= 3 * fixed["drift_end"], method
+    # On by default for chained frame clips (`auto`), with the same result as asking for it.
+    _, default = render()
+    assert default["drift_end"] == render(f"assemble.color_match={AUTO_METHOD}")[1]["drift_end"]
+    assert plain["drift_end"] >= 3 * default["drift_end"]
 
 
 def test_cosine_crossfade_hides_the_seam_jump(render):
@@ -84,7 +89,7 @@ def _segment(run: dict[str, Any], node_id: str) -> Path:
 
 
 def test_the_frame_that_conditions_the_next_clip_is_corrected(render):
-    plain, _ = render()
+    plain, _ = render("assemble.color_match=none")
     fixed, _ = render("assemble.color_match=reinhard_lab")
     for run, corrected in ((plain, False), (fixed, True)):
         manifest = json.loads((_segment(run, "segment/5.0") / "manifest.json").read_text())
@@ -98,6 +103,29 @@ def test_the_frame_that_conditions_the_next_clip_is_corrected(render):
             assert gap < delta_e(mean_lab(previous), mean_lab(anchor)) / 3
         else:
             np.testing.assert_array_equal(start, previous)
+
+
+def test_auto_colour_match_is_the_explicit_method_byte_for_byte(tmp_path: Path):
+    """The default `auto` on a chained draft job with drift: the plan says what it settled on,
+    and the run has the node keys and final bytes of `color_match=<that method>` in a store of
+    its own (test_color: what it settles on for other jobs)."""
+    job = tiny_job(transition="continue")
+    args = (*DRIFT, "video.frames=17", "audio=none")
+    auto, explicit = Cli(tmp_path / "auto"), Cli(tmp_path / "explicit")
+    plan = ok(auto(*args, job=job, command="plan"))
+    assert f"assemble.color_match: auto -> {AUTO_METHOD}" in plan.stdout
+    runs = [
+        ok(auto(*args, job=job)),
+        ok(explicit(*args, f"assemble.color_match={AUTO_METHOD}", job=job)),
+    ]
+    first, second = (Cli.run_json(r) for r in runs)
+    assert first["settled"] == {"assemble.color_match": ["auto", AUTO_METHOD]}
+    assert "settled" not in second
+    assert [(n["id"], n["key"]) for n in first["nodes"]] == [
+        (n["id"], n["key"]) for n in second["nodes"]
+    ]
+    final = [(r.run_dir / "final.mp4").read_bytes() for r in runs]  # type: ignore[attr-defined]
+    assert final[0] == final[1]
 
 
 @pytest.mark.parametrize(

@@ -107,7 +107,7 @@ def node_frames(node: Node, timeline: Timeline) -> int:
 
 def build(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """The plan as data: shots, nodes (key, cached or to run, frames, estimate) and totals."""
-    timeline, graph, _, store = prepare(cfg, run_dir)
+    timeline, graph, stages, store = prepare(cfg, run_dir)
     rates = Rates.from_store(store)
     fps = float(timeline.fps)
     nodes = []
@@ -146,6 +146,8 @@ def build(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             }
             for s in timeline.shots
         ],
+        # Config values decided from the plan: {"assemble.color_match": ["auto", "mean_lab"]}.
+        "settled": {key: list(values) for key, values in stages.settled.items()},
         "nodes": nodes,
         "estimate": _round(sum(n["estimate"] or 0.0 for n in pending)),
         "unestimated": sum(n["estimate"] is None for n in pending),
@@ -179,6 +181,9 @@ def render_text(plan: dict[str, Any]) -> str:
         for s in plan["shots"]
     ]
     lines += prompt_lines(plan["shots"])
+    if plan["settled"]:
+        lines.append("")
+        lines += [f"{key}: {asked} -> {value}" for key, (asked, value) in plan["settled"].items()]
     width = max(len(n["id"]) for n in plan["nodes"])
     lines += ["", f"{'node':<{width}}  {'stage':<13} {'status':<7} {'frames':>6}  estimate"]
     for n in plan["nodes"]:

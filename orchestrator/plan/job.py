@@ -137,7 +137,7 @@ def plan_job(
     )
     return Timeline(
         mode, width, height, fps, transition, loop, overlap, crossfade, shots, segments,
-        tuple(keyframes), soundtrack, vocals, **window,
+        tuple(keyframes), soundtrack, vocals, **window, continuation=video.continuation,
     )  # fmt: skip
 
 

@@ -85,6 +85,8 @@ class Timeline:
     # Where in the soundtrack the video starts (a music video's window).
     soundtrack_start: float = 0.0
     music: MusicPlan | None = None
+    # How a chained clip is handed the one before (`video.continuation`): frame | motion | latent.
+    continuation: str = "frame"
 
     @property
     def forward_frames(self) -> int:

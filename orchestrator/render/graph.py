@@ -23,6 +23,8 @@ from orchestrator.render.stages import Stages
 
 
 def build_graph(timeline: Timeline, stages: Stages) -> Graph:
+    # Before any node reads the config: `auto` values become what will run.
+    stages.settle(timeline)
     graph = Graph()
     if timeline.music is not None and timeline.soundtrack is not None:
         graph.add(beats_node(timeline.soundtrack, timeline.music.settings))

@@ -88,6 +88,8 @@ def publish(
             for s in timeline.shots
         ],
         **music_summary(timeline),
+        # Config values decided from the plan: {"assemble.color_match": ["auto", "mean_lab"]}.
+        **({"settled": {k: list(v) for k, v in stages.settled.items()}} if stages.settled else {}),
         "output": output.name if complete else None,
         "complete": complete,
         "store": str(store.root),

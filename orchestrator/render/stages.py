@@ -5,7 +5,7 @@ sample assets as `${asset:...}`)."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -14,6 +14,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from orchestrator.config import ASSETS_DIR
 from orchestrator.plan.timeline import Timeline
+
+# The groups whose backends may settle a value from the plan (`Stages.settle`).
+GROUPS = ("keyframes", "video", "audio", "assemble", "lipsync", "interpolate", "mux")
 
 
 @dataclass
@@ -29,6 +32,8 @@ class Stages:
     contact_sheet: Any
     lipsync: Any = None
     interpolate: Any = None
+    # `{"assemble.color_match": ("auto", "mean_lab")}`: values `settle` decided from the plan.
+    settled: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> Stages:
@@ -43,6 +48,21 @@ class Stages:
             lipsync=_build(cfg.lipsync),
             interpolate=_build(cfg.interpolate),
         )
+
+    def settle(self, timeline: Timeline) -> None:
+        """Write the values a backend decides from the plan (`assemble.color_match: auto`) into
+        the config and rebuild the backend from it, so node keys, params and the config embedded
+        in outputs hold what runs: `auto` and the value it stands for give the same keys and
+        bytes. Idempotent: a settled value is no longer `auto`."""
+        for group in GROUPS:
+            backend = getattr(self, group)
+            values = getattr(backend, "settled", lambda _: {})(timeline)
+            if not values:
+                continue
+            for key, value in values.items():
+                self.settled[f"{group}.{key}"] = (self.cfg[group][key], value)
+                self.cfg[group][key] = value
+            setattr(self, group, _build(self.cfg[group]))
 
     def params(self, group: str) -> dict[str, Any]:
         """The config a backend reads, minus settings that do not change its output."""

@@ -12,8 +12,8 @@ class AssembleConfig:
     _target_: str = "stages.assemble.Assembler"
     overlap_frames: int = bounded(0, 0, 1024)
     crossfade: str = "cosine"
-    color_match: str = "none"
-    color_strength: float = bounded(1.0, 0, 1)
+    color_match: str = "auto"
+    color_strength: float = bounded(0.75, 0, 1)
     color_reference: str = "shot_keyframe"
 
 
