@@ -44,6 +44,7 @@ def _seam_motion(run: dict[str, Any]) -> list[float]:
     return [s["motion"] for s in assemble["metrics"]["seams"]]
 
 
+@pytest.mark.slow
 def test_motion_frames_carry_the_camera_across_seams_through_the_cli(cli: Cli):
     """Same frame count as planned; the seam motion ratio (1: as inside a clip) at least 2x
     better with motion frames; only chained clips' keys change."""

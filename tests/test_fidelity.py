@@ -68,6 +68,7 @@ def test_drift_correction_cuts_end_of_video_drift_at_least_3x(render):
     assert plain["drift_end"] >= 3 * default["drift_end"]
 
 
+@pytest.mark.slow
 def test_cosine_crossfade_hides_the_seam_jump(render):
     _, hard = render("assemble.color_match=reinhard_lab")
     _, faded = render("assemble.color_match=reinhard_lab", "assemble.overlap_frames=8")
@@ -105,6 +106,7 @@ def test_the_frame_that_conditions_the_next_clip_is_corrected(render):
             np.testing.assert_array_equal(start, previous)
 
 
+@pytest.mark.slow
 def test_auto_colour_match_is_the_explicit_method_byte_for_byte(tmp_path: Path):
     """The default `auto` on a chained draft job with drift: the plan says what it settled on,
     and the run has the node keys and final bytes of `color_match=<that method>` in a store of

@@ -128,6 +128,7 @@ def test_a_crafted_png_is_refused_by_inspect_and_reproduce(
     _refused(result, "hydra", png, sentinel)
 
 
+@pytest.mark.slow
 def test_a_crafted_keyframe_png_is_refused(cli: Cli, tmp_path: Path):
     sentinel = tmp_path / "SENTINEL"
     request = {"shot": 0, "shots": 1, "prompt": "x", "negative_prompt": "", "width": 64}

@@ -28,6 +28,7 @@ def _assert_clean(page: Path, images: int) -> PageCheck:
     return check
 
 
+@pytest.mark.slow
 def test_report_of_a_run_opens_cleanly_in_chromium(cli: Cli, tmp_path: Path):
     job = tiny_job(soundtrack=str(ROOT / "assets" / "music" / "loop_120bpm.flac"))
     job["shots"][0]["seconds"] = 1.5
