@@ -65,7 +65,15 @@ CASES = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+# One of each kind runs in the quick subset (an override, a group, a file); all run in the
+# full suite.
+QUICK = ("seed_wrong_type", "unknown_group_option", "image_is_audio")
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c if c in QUICK else pytest.param(c, marks=pytest.mark.slow) for c in sorted(CASES)],
+)
 def test_malformed_job_is_one_line_exit_2(cli: Cli, case: str):
     make_job, overrides, key = CASES[case]
     result = cli("preset=draft", "video.frames=17", *overrides, job=make_job(_files(cli.tmp)))

@@ -187,28 +187,36 @@ def _bad_files(tmp: Path) -> dict[str, Path]:
     return files
 
 
+# A file, a job value and the run directory in the quick subset; every case in the full suite.
+QUICK_BAD = ("image_undecodable", "transition_unknown", "run_dir_unwritable")
+BAD_INPUT = [
+    ("image_missing", "job.shots[0].image"),
+    ("image_undecodable", "job.shots[0].image"),
+    ("soundtrack_missing", "job.soundtrack"),
+    ("soundtrack_empty", "job.soundtrack"),
+    ("soundtrack_undecodable", "job.soundtrack"),
+    ("soundtrack_no_audio", "job.soundtrack"),
+    ("seconds_zero", "job.shots[1].seconds"),
+    ("frames_negative", "job.shots[1].frames"),
+    ("fps_zero", "job.fps"),
+    ("size_off_grid", "job.width"),
+    ("no_shots", "job.shots"),
+    ("transition_unknown", "job.transition"),
+    ("loop_unknown", "job.loop"),
+    ("mode_unknown", "mode"),
+    ("wrong_type", "job.height"),
+    ("unknown_key", "job.colour"),
+    ("mux_incompatible", "mux.container"),
+    ("cache_unwritable", "cache_dir"),
+    ("run_dir_unwritable", "hydra.run.dir"),
+]
+
+
 @pytest.mark.parametrize(
     ("case", "key"),
     [
-        ("image_missing", "job.shots[0].image"),
-        ("image_undecodable", "job.shots[0].image"),
-        ("soundtrack_missing", "job.soundtrack"),
-        ("soundtrack_empty", "job.soundtrack"),
-        ("soundtrack_undecodable", "job.soundtrack"),
-        ("soundtrack_no_audio", "job.soundtrack"),
-        ("seconds_zero", "job.shots[1].seconds"),
-        ("frames_negative", "job.shots[1].frames"),
-        ("fps_zero", "job.fps"),
-        ("size_off_grid", "job.width"),
-        ("no_shots", "job.shots"),
-        ("transition_unknown", "job.transition"),
-        ("loop_unknown", "job.loop"),
-        ("mode_unknown", "mode"),
-        ("wrong_type", "job.height"),
-        ("unknown_key", "job.colour"),
-        ("mux_incompatible", "mux.container"),
-        ("cache_unwritable", "cache_dir"),
-        ("run_dir_unwritable", "hydra.run.dir"),
+        (case, key) if case in QUICK_BAD else pytest.param(case, key, marks=pytest.mark.slow)
+        for case, key in BAD_INPUT
     ],
 )
 def test_bad_input_fails_in_one_line_before_anything_renders(cli: Cli, case: str, key: str):
