@@ -33,7 +33,6 @@ MODES = (
     Mode("continuation", "a14b", "continuation=frame", ("video.continuation=frame",)),
     Mode("continuation", "a14b", "continuation=motion", ("video.continuation=motion",)),
     Mode("continuation", "a14b", "continuation=latent", ("video.continuation=latent",)),
-    # Being added as a Wan option; until then the row shows the override's error.
     Mode(
         "continuation",
         "a14b",
@@ -44,16 +43,20 @@ MODES = (
     Mode("svi", "a14b", "preset=svi", ("preset=svi",)),
     Mode("skyreels", "skyreels", "continuation=frame", ("video.continuation=frame",)),
     Mode("skyreels", "skyreels", "continuation=motion", ("video.continuation=motion",)),
+    # TI2V-5B at real size (the presets part reuses its folder): the context frames' latents
+    # replace the first ones at timestep 0.
+    Mode("ti2v", "ti2v", "continuation=frame", ("video.continuation=frame",)),
+    Mode("ti2v", "ti2v", "continuation=motion", ("video.continuation=motion",)),
 )
-PARTS = ("continuation", "svi", "skyreels")
+PARTS = ("continuation", "svi", "skyreels", "ti2v")
 SVI_PRESET = ROOT / "conf" / "preset" / "svi.yaml"
 # Guesses for an H200 (from FLOPs and bytes, not measured), used to skip what would pass the
 # budget until a row of the part has run: a process's ~8 s start, the load from the page cache,
 # 3 clips (A14B at 4 layers: ~0.35 s a forward, 4 forwards at 2 steps with CFG, plus the VAE;
 # SkyReels 1.3B: ~1.3 s a forward at 51k tokens, two windows for a chained motion clip), and
 # the assemble and mux. The A14B build includes the 11 GB text encoder.
-FIRST_ROW_S = {"a14b": 50.0, "skyreels": 60.0}
-BUILD_S = {"a14b": 45.0, "skyreels": 15.0}
+FIRST_ROW_S = {"a14b": 50.0, "skyreels": 60.0, "ti2v": 100.0}
+BUILD_S = {"a14b": 45.0, "skyreels": 15.0, "ti2v": 25.0}
 COLUMNS = ("mode", "s/chained clip", "clips s", "peak GiB", "seam motion", "seam jump",
            "drift end dE", "drift max dE", "process s", "at s", "status")  # fmt: skip
 
@@ -64,7 +67,7 @@ def run_part(part: str, args: argparse.Namespace, models: Path, work: Path, budg
     modes = [m for m in MODES if m.part == part]
     model = modes[0].model
     layers = None
-    if args.size == "real":
+    if args.size == "real" and model != "ti2v":
         layers = args.a14b_layers if model == "a14b" else args.skyreels_layers
     spec = gpu_models.JOBS[args.size][model]
     title = (
@@ -145,7 +148,7 @@ def layers_note(model: str, layers: int | None, size: str) -> str:
     if size == "tiny":
         return "tiny random model (a check of the mechanics, not a measurement)"
     config = gpu_models.sizes(size, model, layers)["transformer"]
-    real = {"a14b": 40, "skyreels": 30}[model]
+    real = {"a14b": 40, "skyreels": 30, "ti2v": 30}[model]
     if not layers or layers == real:
         return f"real size ({real} layers)"
     width = config["num_attention_heads"] * config["attention_head_dim"]

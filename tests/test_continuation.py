@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from conftest import Cli, ok, tiny_job
 from rich.console import Console
 from test_real_models import TINY, job, models_args
@@ -24,7 +25,7 @@ from orchestrator.render.run import execute
 from orchestrator.stage import SegmentRequest
 from stages.diffusion.pool import ModelPool
 from stages.video import wan_motion
-from stages.video.wan import Wan22I2V
+from stages.video.wan import Wan22I2V, Wan22TI2V
 
 
 def long_take(frames: int = 64) -> dict[str, Any]:
@@ -83,8 +84,8 @@ def test_bad_continuation_is_one_line(cli: Cli, overrides, key, text):
 @pytest.mark.parametrize(
     ("video", "overrides", "key", "text"),
     [
-        ("wan22_ti2v_5b", (), "video.continuation", "Wan22TI2V cannot condition on motion"),
         ("wan22_i2v_a14b", ("video.motion_frames=6",), "video.motion_frames", "4k+1"),
+        ("wan22_ti2v_5b", ("video.motion_frames=7",), "video.motion_frames", "4k+1"),
     ],
 )
 def test_wan_refuses_what_it_cannot_do_at_plan_time(
@@ -166,3 +167,46 @@ def test_chained_wan_clip_gets_the_previous_clips_last_frames_from_the_store(
     (context,) = calls
     np.testing.assert_array_equal(np.stack(context), np.stack(previous[4:9]))
     assert probe_video(store / "segment" / keys["segment/0.1"] / "clip.mkv").frames == 5
+
+
+def test_ti2v_replaces_the_first_latents_with_the_context_at_timestep_0(tiny_models, tmp_path):
+    """TI2V-5B has no condition channels: the 5 context frames' latents (exactly their VAE
+    encoding) replace latents 0-1 of what the transformer sees, whose tokens get timestep 0;
+    the rest is noise at the step's timestep. The clip has the requested 9 frames."""
+    backend = Wan22TI2V(
+        model=str(tiny_models["ti2v"]), steps=2, frames=9, max_sequence_length=16,
+        continuation="motion", guidance_scale=1.0,
+    )  # fmt: skip
+    ctx = NodeContext("segment/0.1", tmp_path, {}, ModelPool())
+    pipe = backend.pipe(ctx)
+    seen: list[tuple[Any, Any]] = []
+    pipe.transformer.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(
+            (kwargs["hidden_states"].detach().clone(), kwargs["timestep"].detach().clone())
+        ),
+        with_kwargs=True,
+    )
+    context = _texture(4)
+    pixels = torch.from_numpy(np.stack(context)).float().div(127.5).sub(1.0).permute(3, 0, 1, 2)
+    config = pipe.vae.config
+    mean = torch.tensor(config.latents_mean).view(1, -1, 1, 1, 1)
+    std = torch.tensor(config.latents_std).view(1, -1, 1, 1, 1)
+    reference = (pipe.vae.encode(pixels[None]).latent_dist.mode() - mean) / std
+    assert reference.shape[2] == 2
+    request = SegmentRequest(0, 1, "the kite climbs", "", 32, 32, 9, Fraction(24), 7)
+    frames = list(backend.generate(request, context[-1], None, ctx, context=context))
+    assert len(frames) == 9
+    for hidden, timestep in seen:
+        assert hidden.shape[2] == 4  # 9 + 4 frames
+        torch.testing.assert_close(hidden[:, :, :2], reference, rtol=0, atol=1e-5)
+        per_frame = timestep.view(hidden.shape[0], 4, -1)
+        assert not per_frame[:, :2].any() and per_frame[:, 2:].gt(0).all()
+    assert not hasattr(pipe, "prepare_latents") or "prepare_latents" not in vars(pipe)
+
+
+@pytest.mark.slow
+def test_ti2v_motion_chain_renders_through_the_cli(cli: Cli, tiny_models, offline_env):
+    """TI2V-5B with continuation=motion: the planned frames, at TI2V's 32-pixel grid."""
+    args = (*models_args(tiny_models, "wan22_ti2v_5b"), *TINY, "video.continuation=motion")
+    result = ok(cli(*args, job=job(), env=offline_env))
+    assert probe_video(result.run_dir / "final.mp4").frames == 20

@@ -61,7 +61,7 @@ class WanVideoConfig(ModelSettings):
     max_sequence_length: int = bounded(512, 1, 8192)
     # frame | motion | latent: a chained clip is conditioned on one frame, or on the last
     # `motion_frames` (4k+1: 5-33) frames of the clip before, masked as known, or on its last
-    # `motion_latents` stored latents, without a VAE round trip (motion and latent: A14B only).
+    # `motion_latents` stored latents, without a VAE round trip (latent: A14B only).
     continuation: str = "frame"
     motion_frames: int = bounded(5, 2, MAX_MOTION_FRAMES)
     motion_latents: int = bounded(1, 1, MAX_MOTION_LATENTS)

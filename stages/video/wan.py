@@ -318,8 +318,9 @@ class Wan22TI2V(Wan22I2V):
 
     denoisers = ("transformer",)
     supports_last_image = False
-    # Its condition replaces the first latent frame only (expand_timesteps): no motion frames.
-    continuations = ("frame",)
+    # Its start frame's latent replaces the video's first at timestep 0 (expand_timesteps);
+    # with motion the context frames' latents replace the first ones. No stored-latent handover.
+    continuations = ("frame", "motion")
     size_multiple = 32
     holds = model_folders.TI2V
 

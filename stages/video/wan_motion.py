@@ -43,6 +43,7 @@ class Grid:
     dtype: Any
 
 
+# The condition a pipeline's `prepare_latents` returns after the noise (a tuple: several).
 Condition = Callable[[Grid, Any, Any], Any]
 
 
@@ -64,7 +65,7 @@ def condition_replaced(pipe: Any, condition: Condition) -> Iterator[None]:
         generator: Any = None,
         latents: Any = None,
         last_image: Any = None,
-    ) -> tuple[Any, Any]:
+    ) -> tuple[Any, ...]:
         temporal, spatial = pipe.vae_scale_factor_temporal, pipe.vae_scale_factor_spatial
         grid = Grid(
             batch_size, num_frames, height, width, temporal, (num_frames - 1) // temporal + 1,
@@ -72,7 +73,9 @@ def condition_replaced(pipe: Any, condition: Condition) -> Iterator[None]:
         )  # fmt: skip
         shape = (batch_size, num_channels_latents, grid.latent_frames, grid.lat_h, grid.lat_w)
         noise = initial_noise(shape, generator, device, dtype, latents)
-        return noise, condition(grid, image, last_image)
+        made = condition(grid, image, last_image)
+        # TI2V-5B's pipeline (expand_timesteps) takes the condition and its first-frames mask.
+        return (noise, *made) if isinstance(made, tuple) else (noise, made)
 
     pipe.prepare_latents = prepare_latents
     try:
@@ -86,7 +89,7 @@ def conditioned_on(pipe: Any, frames: Sequence[np.ndarray]) -> AbstractContextMa
     `image` the pipeline is given) and its mask marks them known. The pipeline must then be
     asked for `len(frames) - 1` frames more than the clip: they come back as its first frames."""
     if pipe.config.expand_timesteps:
-        raise RuntimeError("motion frames need the A14B condition (expand_timesteps off)")
+        return replaced_first_latents(pipe, frames)
 
     def condition(grid: Grid, image: Any, last_image: Any) -> Any:
         import torch
@@ -108,6 +111,30 @@ def conditioned_on(pipe: Any, frames: Sequence[np.ndarray]) -> AbstractContextMa
             grid.batch, grid.num_frames, count, tail, grid.temporal, grid.lat_h, grid.lat_w
         )
         return torch.concat([mask.to(encoded.device), encoded], dim=1)
+
+    return condition_replaced(pipe, condition)
+
+
+def replaced_first_latents(pipe: Any, frames: Sequence[np.ndarray]) -> AbstractContextManager[None]:
+    """TI2V-5B's form of `conditioned_on`: that model takes no condition channels; the start
+    frame's latent replaces the first latent of the video at timestep 0 (diffusers'
+    `first_frame_mask`). Here the context frames' latents replace the first ones the same way,
+    each at timestep 0, as the start frame's does."""
+
+    def condition(grid: Grid, image: Any, last_image: Any) -> tuple[Any, Any]:
+        import torch
+
+        known = condition_frames(pipe, frames, grid.height, grid.width).to(
+            image.device, image.dtype
+        )
+        encoded = encoded_condition(pipe, known, grid)
+        count = encoded.shape[2]
+        pad = encoded.new_zeros(*encoded.shape[:2], grid.latent_frames - count, *encoded.shape[3:])
+        mask = torch.ones(
+            1, 1, grid.latent_frames, grid.lat_h, grid.lat_w, dtype=grid.dtype, device=grid.device
+        )
+        mask[:, :, :count] = 0
+        return torch.cat([encoded, pad], dim=2), mask
 
     return condition_replaced(pipe, condition)
 
