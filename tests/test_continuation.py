@@ -99,6 +99,16 @@ def test_wan_refuses_what_it_cannot_do_at_plan_time(
     assert text in lines[0]
 
 
+def vae_reference(pipe: Any, frames: list[np.ndarray]) -> torch.Tensor:
+    """`frames` through the pipeline's VAE (its mode), normalised by hand: the reference a
+    condition built by the backend must equal."""
+    pixels = torch.from_numpy(np.stack(frames)).float().div(127.5).sub(1.0).permute(3, 0, 1, 2)
+    config = pipe.vae.config
+    mean = torch.tensor(config.latents_mean).view(1, -1, 1, 1, 1)
+    std = torch.tensor(config.latents_std).view(1, -1, 1, 1, 1)
+    return (pipe.vae.encode(pixels[None]).latent_dist.mode() - mean) / std
+
+
 def _texture(seed: int, n: int = 5) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(n)]
@@ -187,11 +197,7 @@ def test_ti2v_replaces_the_first_latents_with_the_context_at_timestep_0(tiny_mod
         with_kwargs=True,
     )
     context = _texture(4)
-    pixels = torch.from_numpy(np.stack(context)).float().div(127.5).sub(1.0).permute(3, 0, 1, 2)
-    config = pipe.vae.config
-    mean = torch.tensor(config.latents_mean).view(1, -1, 1, 1, 1)
-    std = torch.tensor(config.latents_std).view(1, -1, 1, 1, 1)
-    reference = (pipe.vae.encode(pixels[None]).latent_dist.mode() - mean) / std
+    reference = vae_reference(pipe, context)
     assert reference.shape[2] == 2
     request = SegmentRequest(0, 1, "the kite climbs", "", 32, 32, 9, Fraction(24), 7)
     frames = list(backend.generate(request, context[-1], None, ctx, context=context))

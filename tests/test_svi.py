@@ -18,6 +18,7 @@ import torch
 from conftest import Cli, ok
 from diffusers import AutoencoderKLWan
 from safetensors import safe_open
+from test_continuation import vae_reference
 from test_real_models import TINY, job, models_args
 
 from orchestrator.engine.context import NodeContext
@@ -52,16 +53,6 @@ def _conditions(pipe: Any) -> list[torch.Tensor]:
     return seen
 
 
-def _encoded_alone(pipe: Any, image: np.ndarray) -> torch.Tensor:
-    """The reference anchor: `image` as one frame through the VAE, normalised by hand."""
-    pixels = torch.from_numpy(image).float().div(127.5).sub(1.0).permute(2, 0, 1)
-    moments = pipe.vae.encode(pixels[None, :, None]).latent_dist
-    config = pipe.vae.config
-    mean = torch.tensor(config.latents_mean).view(1, -1, 1, 1, 1)
-    std = torch.tensor(config.latents_std).view(1, -1, 1, 1, 1)
-    return (moments.mode() - mean) / std
-
-
 def _request(index: int) -> SegmentRequest:
     return SegmentRequest(0, index, "the kite climbs", "", 32, 32, 9, Fraction(16), 7 + index)
 
@@ -78,7 +69,7 @@ def test_svi_condition_reaches_the_transformer_as_built_by_hand(tiny_models, tmp
     ctx.out_dir.mkdir()
     pipe = backend.pipe(ctx)
     seen = _conditions(pipe)
-    anchor = _encoded_alone(pipe, keyframe)
+    anchor = vae_reference(pipe, [keyframe])
     encodes: list[tuple[int, ...]] = []
     encode = AutoencoderKLWan._encode
     monkeypatch.setattr(

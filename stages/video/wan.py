@@ -214,8 +214,10 @@ class Wan22I2V(DiffusersBackend):
         extra = len(known) - 1
         if latents is not None:
             handed = handed_over(latents.file, latents.start_frame, self.motion_latents)
-            # SVI's anchor takes slot 0, so every handed-over latent adds 4 frames.
-            extra = TEMPORAL * (handed.shape[2] - (not self.latent_anchor))
+            # The first handed-over latent stands for one frame in slot 0, each further one for
+            # 4; behind SVI's anchor (slot 0) every handed-over latent stands for 4.
+            slots = handed.shape[2] if self.latent_anchor else handed.shape[2] - 1
+            extra = TEMPORAL * slots
 
         pipe = self.pipe(ctx)
         cfg = self.guidance_scale > 1.0
