@@ -128,6 +128,34 @@ def test_a_crafted_png_is_refused_by_inspect_and_reproduce(
     _refused(result, "hydra", png, sentinel)
 
 
+def _nested(depth: int) -> Any:
+    value: Any = "deep"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+HOSTILE: dict[str, tuple[Mutation, str]] = {
+    "nested deep": (_set("job.style", lambda s: _nested(200)), "nests over 32 levels"),
+    "NUL in a prompt": (_set("job.name", lambda s: "a\x00b"), "job.name: character 2 is a NUL"),
+    "escape in a path": (_set("job.soundtrack", lambda s: "\x1b[2Ja.flac"), "U+001B (ESC)"),
+    "half a surrogate": (_set("job.style", lambda s: "a\ud800"), "half of a surrogate pair"),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_a_received_file_nested_deep_or_holding_control_characters_is_one_line(
+    cli: Cli, tmp_path: Path, legit: dict[str, Any], case: str
+):
+    mutate, words = HOSTILE[case]
+    crafted = copy.deepcopy(legit)
+    mutate(crafted, "")
+    png = write_png(tmp_path / "contact_sheet.png", crafted)
+    for result in (inspect(png), cli(str(png), command="reproduce")):
+        _refused(result, words, png, tmp_path / "SENTINEL")
+    assert not cli.cache.exists() or not any(cli.cache.rglob("manifest.json"))
+
+
 @pytest.mark.slow
 def test_a_crafted_keyframe_png_is_refused(cli: Cli, tmp_path: Path):
     sentinel = tmp_path / "SENTINEL"

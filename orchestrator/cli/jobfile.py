@@ -23,12 +23,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
 from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Glob
 from omegaconf import AnyNode, Container, DictConfig, ListConfig, StringNode
 
+from orchestrator.cli.configfile import FileError, character_problem, read_config
 from orchestrator.config import CONF_DIR
 from orchestrator.engine.errors import UserError
 
@@ -68,6 +68,9 @@ def _literal(node: Container, key: str, field: str) -> None:
             _literal(child, path, label)
             continue
         raw = child._value() if child is not None else None
+        if isinstance(raw, str) and (found := character_problem(raw)):
+            message = f"character {found[0]} is {found[1]}, which is not text"
+            raise UserError(path, f"{message}; a job's values are plain text")
         if not isinstance(raw, str) or "${" not in raw:
             continue
         if label in PATH_FIELDS and ASSET.fullmatch(raw):
@@ -96,6 +99,30 @@ def check_argv(argv: list[str]) -> None:
             path = directory / "job" / f"{name}.yaml"
             if path.is_file():
                 _check_file(path, "job", None, dirs, seen)
+    for path in _chosen_files(args, dirs):
+        if path not in seen:
+            seen.add(path)
+            _load(path)
+
+
+def _chosen_files(args: Any, dirs: list[Path]) -> Iterator[Path]:
+    """The user's files other than jobs that the command line makes Hydra read: the primary
+    config and group options (`preset=mine`). They are the user's own, so only read with
+    limits, not checked as a job is."""
+    names = [f"{args.config_name or 'config'}.yaml"]
+    for override in _overrides(args.overrides):
+        group = override.key_or_group
+        if group == "job" or "." in group or override.is_delete():
+            continue
+        values = override.sweep_string_iterator() if override.is_sweep_override() else None
+        for value in values or [override.value()]:
+            if isinstance(value, str):
+                names.append(f"{group}/{value}.yaml")
+    for directory in dirs:
+        for name in names:
+            path = directory / name
+            if path.is_file():
+                yield path
 
 
 def _user_dirs(args: Any) -> list[Path]:
@@ -154,11 +181,15 @@ def _default_job(config_name: str, dirs: list[Path]) -> str:
     return "example"
 
 
-def _load(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return None  # Hydra reports what it cannot read
+def _load(path: Path, what: str = "a config file") -> Any:
+    """The file's data, read with limits (`configfile`) before Hydra reads it unbounded; a
+    config file is a mapping of keys (Hydra refuses anything else, in words of its own)."""
+    data = read_config(path, what)
+    if data is not None and not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else f"the single value {str(data)[:40]!r}"
+        message = f"the file holds {kind}; {what} is a mapping of keys (`name: ...`)"
+        raise FileError(path, message, 1)
+    return data
 
 
 def _defaults(data: Any) -> list[Any]:
@@ -180,19 +211,29 @@ def _package(path: Path) -> str | None:
 
 
 def _check_file(
-    path: Path, group: str, package: str | None, dirs: list[Path], seen: set[Path]
+    path: Path,
+    group: str,
+    package: str | None,
+    dirs: list[Path],
+    seen: set[Path],
+    chain: tuple[Path, ...] = (),
 ) -> None:
-    """One config file of the job (the job file, or one its defaults list pulls in)."""
+    """One config file of the job (the job file, or one its defaults list pulls in); `chain`
+    is the files whose defaults lists led here (Hydra recurses without end on a loop)."""
+    if path in chain:
+        loop = " -> ".join(p.name for p in (*chain[chain.index(path) :], path))
+        raise FileError(path, f"its defaults list pulls in itself ({loop}), a loop")
     if path in seen:
         return
     seen.add(path)
-    data = _load(path)
+    chain = (*chain, path)
+    data = _load(path, "a job file" if group == "job" else "a config file")
     package = package or _package(path) or "_group_"
     prefix = package.replace("_group_", group.replace("/", ".")).removeprefix("_global_")
     prefix = prefix.strip(".")
     if isinstance(data, dict):
         for entry in _defaults(data):
-            _check_default(entry, path, group, dirs, seen)
+            _check_default(entry, path, group, dirs, seen, chain)
         _check_keys({k: v for k, v in data.items() if k != "defaults"}, prefix, path)
     elif data is not None:
         _check_keys(data, prefix, path)
@@ -212,7 +253,9 @@ def _check_keys(value: Any, key: str, path: Path) -> None:
             _check_keys(item, f"{key}[{i}]", path)
 
 
-def _check_default(entry: Any, path: Path, group: str, dirs: list[Path], seen: set[Path]) -> None:
+def _check_default(
+    entry: Any, path: Path, group: str, dirs: list[Path], seen: set[Path], chain: tuple[Path, ...]
+) -> None:
     """A defaults entry of a job file: no `hydra/*` or `executor` option; configs it pulls from
     the user's directories are checked like the job file."""
     if entry == "_self_":
@@ -238,4 +281,4 @@ def _check_default(entry: Any, path: Path, group: str, dirs: list[Path], seen: s
             for directory in dirs:
                 file = directory / f"{config}.yaml"
                 if file.is_file():
-                    _check_file(file, config_group, package or None, dirs, seen)
+                    _check_file(file, config_group, package or None, dirs, seen, chain)

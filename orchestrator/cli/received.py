@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 from omegaconf import OmegaConf
 
+from orchestrator.cli.configfile import character_problem
 from orchestrator.cli.jobfile import ASSET, PATH_FIELDS, SPECIAL_KEYS, TEXT_FIELDS
 from orchestrator.config import CONF_DIR
 from orchestrator.engine.errors import UserError
@@ -230,8 +231,12 @@ def _check(value: Any, kind: Any, key: str, source: Path) -> None:
             raise Refused(source, key, "expected a plain value")
         for name, item in value.items() if isinstance(value, dict) else enumerate(value):
             _check(item, Any, f"{key}.{name}", source)
-    elif isinstance(value, str) and "${" in value:
-        _check_text(value, key, source)
+    elif isinstance(value, str):
+        if found := character_problem(value):
+            message = f"character {found[0]} is {found[1]}, which is not text"
+            raise Refused(source, key, message)
+        if "${" in value:
+            _check_text(value, key, source)
 
 
 def _check_text(value: str, key: str, source: Path) -> None:

@@ -18,6 +18,9 @@ from orchestrator.media.container import MediaError, reading
 
 PNG_KEY = "renga"
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
+# What renga writes is a few KB, nested a few levels; a file that holds more is not renga's.
+MAX_METADATA = 1 << 20
+MAX_DEPTH = 32
 
 
 def read_embedded(path: Path) -> dict[str, Any]:
@@ -35,13 +38,34 @@ def read_embedded(path: Path) -> dict[str, Any]:
     except MediaError as exc:
         raise UserError(key, str(exc).removeprefix(f"{path}: ")) from None
     for value in raw:
+        if not value.lstrip().startswith("{"):
+            continue
+        if len(value) > MAX_METADATA:
+            raise UserError(key, f"its metadata is over {MAX_METADATA >> 20} MiB: not renga's")
         try:
             data = json.loads(value)
         except ValueError:
             continue
+        except RecursionError:
+            data = None
+        if data is None or _depth(data) > MAX_DEPTH:
+            raise UserError(key, f"its metadata nests over {MAX_DEPTH} levels deep: not renga's")
         if isinstance(data, dict):
             return data["renga"] if isinstance(data.get("renga"), dict) else data
     raise UserError(key, "no renga metadata in this file")
+
+
+def _depth(data: Any) -> int:
+    """How deep lists and mappings nest in `data` (1 for a flat one), without recursion."""
+    deepest, todo = 0, [(data, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                values = item.values() if isinstance(item, dict) else item
+                todo.extend((v, depth + 1) for v in values)
+    return deepest
 
 
 def is_job(data: dict[str, Any]) -> bool:
