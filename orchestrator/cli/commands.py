@@ -78,7 +78,12 @@ def _plan_argv(args: list[str]) -> Iterator[tuple[list[str], Task | None]]:
     overrides = [a for a in args if a != JSON_FLAG and not a.startswith("hydra.run.dir=")]
     scratch = Path(tempfile.mkdtemp(prefix="renga-plan-"))
     try:
-        argv = [*overrides, f"hydra.run.dir={scratch}", "hydra.output_subdir=null"]
+        # Next to the user's overrides, which argparse takes as one run: flags may come before
+        # them (`plan --config-dir d job=x`) or after (`plan job=x --config-dir d`).
+        at = next((i for i, a in enumerate(overrides) if "=" in a and a[0] != "-"), None)
+        at = len(overrides) if at is None else at
+        ours = [f"hydra.run.dir={scratch}", "hydra.output_subdir=null"]
+        argv = [*overrides[:at], *ours, *overrides[at:]]
         yield argv, Task("plan", {"json": as_json})
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
