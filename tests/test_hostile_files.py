@@ -181,13 +181,25 @@ def test_a_key_that_is_not_a_name_says_to_quote_it(tmp_path: Path, key: str, kin
     [
         ("name: x\nshots:\n\t- prompt: y\n", r"found character '\\t' that cannot start any token"),
         ("name: x\nname: y\n", r"found duplicate key name"),
-        ("name: !!python/object/apply:os.system [ls]\n", r"could not determine a constructor"),
+        ("name: !!python/object/apply:os.system [ls]\n", r"tag !!python/object/apply:os.system"),
+        ("name: !custom [ls]\n", r"could not determine a constructor for the tag '!custom'"),
         ("name: [a, b\nstyle: c\n", r"expected ',' or ']'"),
         ('name: "open\n', r"found unexpected end of stream"),
     ],
 )
 def test_a_yaml_error_keeps_its_reason_and_line(tmp_path: Path, text: str, words: str):
     _expect(text, tmp_path, None, words)
+
+
+@pytest.mark.parametrize(
+    "value,tag",
+    [("!!binary aGVsbG8=", "binary"), ("!!set {a, b}", "set"), ("!!omap [a: 1]", "omap"),
+     ("!!pairs [a: 1]", "pairs"), ("!!python/name:os.system ''", "python/name:os.system")],
+)  # fmt: skip
+def test_a_yaml_type_a_config_does_not_hold_is_named(tmp_path: Path, value: str, tag: str):
+    text = GOOD.replace("style: ''", f"style: {value}")
+    line = text.splitlines().index(f"style: {value}") + 1
+    _expect(text, tmp_path, line, rf"the tag !!{re.escape(tag)} is not a config value")
 
 
 def test_a_file_the_job_pulls_in_is_read_with_the_same_limits(tmp_path: Path):
@@ -285,3 +297,20 @@ def test_anchors_bom_and_crlf_in_a_legit_job_render_as_the_plain_job(cli: Cli):
                    command="plan"))  # fmt: skip
     plain = ok(cli("preset=draft", "--json", job=tiny_job(), command="plan"))
     assert fancy.stdout == plain.stdout
+
+
+@pytest.mark.parametrize(
+    "name,kind", [("inf", "a number"), ("1", "a number"), ("true", "true/false")]
+)
+def test_an_option_name_hydra_reads_as_a_value_says_to_quote_it(
+    tmp_path: Path, name: str, kind: str
+):
+    (tmp_path / "job").mkdir()
+    (tmp_path / "job" / f"{name}.yaml").write_text(GOOD)
+    with pytest.raises(UserError) as caught:
+        check_argv(["--config-dir", str(tmp_path), f"job={name}"])
+    assert caught.value.line() == (
+        f"error: job={name}: Hydra reads {name!r} as {kind}, not an option name; "
+        f"quote it: job=\"'{name}'\""
+    )
+    check_argv(["--config-dir", str(tmp_path), f"job='{name}'"])  # quoted, it is a name

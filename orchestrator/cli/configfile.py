@@ -40,6 +40,11 @@ _C0 = (
 _EVENTS_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _LOADER = get_yaml_loader()
 _STR = "tag:yaml.org,2002:str"
+_YAML_TAG = "tag:yaml.org,2002:"
+# The YAML types a config holds; `!!binary`, `!!set`, `!!omap`, ... load as Python objects
+# OmegaConf refuses later without naming the file.
+_PLAIN = ("str", "int", "float", "bool", "null", "seq", "map", "merge")
+_PLAIN_TAGS = {f"{_YAML_TAG}{kind}" for kind in _PLAIN}
 
 
 class FileError(UserError):
@@ -210,7 +215,7 @@ def _python_error(text: str, exc: yaml.MarkedYAMLError) -> yaml.MarkedYAMLError:
 
 def _check_nodes(root: yaml.Node, path: Path) -> None:
     """Every mapping key is a name (`yes:` reads as true and `1:` as a number in YAML) and
-    every value is text once its escapes are read (`"\\0"` is a NUL)."""
+    every value is text once its escapes are read (`"\\0"` is a NUL) of a plain YAML type."""
     seen: set[int] = set()
     todo = [root]
     while todo:
@@ -219,6 +224,12 @@ def _check_nodes(root: yaml.Node, path: Path) -> None:
             continue
         seen.add(id(node))
         mark = node.start_mark
+        if node.tag.startswith(_YAML_TAG) and node.tag not in _PLAIN_TAGS:
+            message = (
+                f"the tag !!{node.tag.removeprefix(_YAML_TAG)} is not a config value; a config "
+                "holds text, numbers, true/false, null, lists and mappings"
+            )
+            raise FileError(path, message, mark.line + 1, mark.column + 1)
         if isinstance(node, yaml.ScalarNode):
             if found := character_problem(node.value):
                 message = f"character {found[0]} of this value is {found[1]}, which is not text"

@@ -91,6 +91,7 @@ def check_argv(argv: list[str]) -> None:
     except SystemExit:
         return  # Hydra parses the same argv next and reports the error
     dirs = _user_dirs(args)
+    _check_option_names(args, dirs)
     if not dirs:
         return
     seen: set[Path] = set()
@@ -103,6 +104,23 @@ def check_argv(argv: list[str]) -> None:
         if path not in seen:
             seen.add(path)
             _load(path)
+
+
+def _check_option_names(args: Any, dirs: list[Path]) -> None:
+    """A group option whose name the override grammar reads as a number or bool (`job=inf`,
+    `preset=1`): Hydra ends in a ValueError that names neither the override nor the fix."""
+    for override in _overrides(args.overrides):
+        group = override.key_or_group
+        if "." in group or override.is_delete() or override.is_sweep_override():
+            continue
+        if not any((d / group).is_dir() for d in (CONF_DIR, *dirs)):
+            continue
+        value = override.value()
+        if value is not None and not isinstance(value, str | list):
+            kind = "true/false" if isinstance(value, bool) else "a number"
+            name = override.get_value_string()
+            message = f"Hydra reads {name!r} as {kind}, not an option name"
+            raise UserError(override.input_line, f"{message}; quote it: {group}=\"'{name}'\"")
 
 
 def _chosen_files(args: Any, dirs: list[Path]) -> Iterator[Path]:
