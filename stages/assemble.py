@@ -48,15 +48,6 @@ def fit_frame(timeline: Timeline, segment: SegmentPlan) -> int:
     return segment.keep - 1
 
 
-def joins(timeline: Timeline, number: int) -> bool:
-    """Whether segment `number` continues the picture of the one before (not a cut)."""
-    segment = timeline.segments[number]
-    if segment.start_segment is not None:
-        return True
-    previous = timeline.segments[number - 1]
-    return previous.end_keyframe is not None and previous.end_keyframe == segment.start_keyframe
-
-
 # `color_match: auto` settles on this method, at the configured strength, when clips are chained
 # from frames (continuation frame or motion): measured in bench/fidelity.py (README, "Seams,
 # colour drift ...").
@@ -256,7 +247,7 @@ class Assembler:
         segments = timeline.segments
         seams = []
         for k in range(1, len(segments)):
-            if k in meter.seams and joins(timeline, k):
+            if k in meter.seams and timeline.joins(k):
                 frame, jump = meter.seam_ratio(k)
                 seams.append(
                     {

@@ -102,6 +102,32 @@ class Timeline:
     def duration(self) -> float:
         return float(self.frames / self.fps)
 
+    def joins(self, number: int) -> bool:
+        """Whether segment `number` continues the picture of the one before (not a cut)."""
+        segment = self.segments[number]
+        if segment.start_segment is not None:
+            return True
+        previous = self.segments[number - 1]
+        return previous.end_keyframe is not None and previous.end_keyframe == segment.start_keyframe
+
+    @property
+    def cuts(self) -> tuple[int, ...]:
+        """The frames of the assembled video that follow a hard cut (frame i-1 and i belong to
+        shots that do not join), the way back of a ping-pong loop included; what an
+        interpolator must not blend across. `frames` itself stands for the loop's wrap from the
+        last frame back to the first, when that crosses a cut."""
+        starts = {s.shot: s.number for s in reversed(self.segments)}
+        forward = [
+            shot.start
+            for shot in self.shots[1:]
+            if shot.index in starts and not self.joins(starts[shot.index])
+        ]
+        if self.frames == self.forward_frames:
+            return tuple(forward)
+        # The way back plays forward frames n-2 .. 1: the cut before frame i comes after it.
+        back = [2 * self.forward_frames - 1 - i for i in reversed(forward)]
+        return (*forward, *back)
+
     def chain_root(self, segment: SegmentPlan) -> int:
         """The keyframe the chain of clips leading to `segment` started from."""
         while segment.start_segment is not None:

@@ -42,9 +42,17 @@ def interpolate_node(timeline: Timeline, stages: Stages, source: str) -> Node:
         "frames": frames,
         "fps": str(fps),
     }
+    # Where the in-betweens repeat a frame instead of blending two shots; in the key only when
+    # there are any, so a video without cuts keeps its key.
+    cuts = timeline.cuts
+    if cuts:
+        params["cuts"] = list(cuts)
+    model = getattr(stages.interpolate, "model_file", None)
+    files = {"model": model} if model is not None else None
 
     def run(ctx: NodeContext) -> None:
         video = ctx.inputs[source] / VIDEO_FILE
-        stages.interpolate.run(video, timeline.loop != "none", ctx.out_dir / VIDEO_FILE, ctx)
+        loop = timeline.loop != "none"
+        stages.interpolate.run(video, loop, ctx.out_dir / VIDEO_FILE, ctx, cuts)
 
-    return stage_node(stages.interpolate, "interpolate", run, params, deps=(source,))
+    return stage_node(stages.interpolate, "interpolate", run, params, deps=(source,), files=files)

@@ -11,19 +11,15 @@ stream: two decoded frames and their flows are all that is held.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
 
-from orchestrator.engine.context import NodeContext
 from orchestrator.engine.errors import UserError
-from orchestrator.media.encode import LOSSLESS, write_video
-from orchestrator.media.video import probe_video, read_frames
 from orchestrator.plan.timeline import Timeline
+from stages.interpolate.stream import Interpolator
 
-FACTORS = (2, 4)
 PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -31,16 +27,7 @@ PRESETS = {
 }
 
 
-def output_frames(frames: int, factor: int, loop: bool) -> int:
-    """(N-1)*k+1 frames; a looping video also gets the in-betweens from its last frame back
-    to its first, N*k, so it still loops and lasts exactly as long."""
-    return frames * factor if loop else (frames - 1) * factor + 1
-
-
-class FlowInterpolator:
-    version = "1"
-    model_group = None
-
+class FlowInterpolator(Interpolator):
     def __init__(self, factor: int = 2, preset: str = "fast", occlusion: float = 2.0) -> None:
         self.factor = factor
         self.preset = preset
@@ -49,49 +36,12 @@ class FlowInterpolator:
         self._dis: cv2.DISOpticalFlow | None = None
 
     def validate(self, timeline: Timeline) -> None:
-        if self.factor not in FACTORS:
-            raise UserError(
-                "interpolate.factor", f"must be one of {', '.join(map(str, FACTORS))}, "
-                f"got {self.factor}",
-            )  # fmt: skip
+        super().validate(timeline)
         if self.preset not in PRESETS:
             raise UserError("interpolate.preset", f"unknown value {self.preset!r}; expected one "
                             f"of {', '.join(PRESETS)}")  # fmt: skip
         if self.occlusion <= 0:
             raise UserError("interpolate.occlusion", f"must be positive, got {self.occlusion}")
-
-    def output_frames(self, frames: int, loop: bool) -> int:
-        return output_frames(frames, self.factor, loop)
-
-    def run(self, source: Path, loop: bool, out: Path, ctx: NodeContext) -> None:
-        info = probe_video(source)
-        total = self.output_frames(info.frames, loop)
-        written = write_video(
-            out,
-            self.frames(read_frames(source), loop),
-            fps=info.fps * self.factor,
-            codec=LOSSLESS,
-            progress=lambda n: ctx.steps(n, total),
-        )
-        if written != total:
-            raise ValueError(f"interpolated {written} frames, expected {total}")
-        ctx.metrics["frames"] = written
-        ctx.metrics["fps"] = float(info.fps * self.factor)
-
-    def frames(self, frames: Iterable[np.ndarray], loop: bool) -> Iterator[np.ndarray]:
-        """Every input frame followed by factor-1 in-betweens, up to the last input frame."""
-        source = iter(frames)
-        first = next(source, None)
-        if first is None:
-            return
-        previous = first
-        for frame in source:
-            yield previous
-            yield from self.between(previous, frame)
-            previous = frame
-        yield previous
-        if loop:
-            yield from self.between(previous, first)
 
     def between(self, a: np.ndarray, b: np.ndarray) -> Iterator[np.ndarray]:
         """The factor-1 frames at equal steps strictly between `a` and `b`."""
