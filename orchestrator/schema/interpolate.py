@@ -18,4 +18,13 @@ class FlowInterpolateConfig:
     occlusion: float = bounded(2.0, 0, 1000, open_low=True)
 
 
-SCHEMAS = {"none": NoStageConfig, "flow": FlowInterpolateConfig}
+@dataclass
+class RifeInterpolateConfig:
+    _target_: str = "stages.interpolate.rife.RifeInterpolator"
+    model: str | None = None
+    factor: int = bounded(2, 1, 16)
+    precision: str = "auto"
+    device: str = "auto"
+
+
+SCHEMAS = {"none": NoStageConfig, "flow": FlowInterpolateConfig, "rife": RifeInterpolateConfig}
