@@ -30,7 +30,7 @@ HUB_MODULES = (
 # report, sent from a Ray this process starts.
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0"}
 # Config groups whose backends may load weights (and so may set their own allow_download).
-MODEL_GROUPS = ("keyframes", "video", "audio", "lipsync", "interpolate")
+MODEL_GROUPS = ("keyframes", "video", "audio", "lipsync", "upscale", "interpolate")
 
 
 def downloads_allowed(cfg: DictConfig) -> bool:

@@ -252,4 +252,4 @@ def _check_text(value: str, key: str, source: Path) -> None:
 
 
 # Groups whose option picks a backend class, as a job config lists them.
-BACKEND_GROUPS = ("keyframes", "video", "audio", "lipsync", "interpolate", "mux")
+BACKEND_GROUPS = ("keyframes", "video", "audio", "lipsync", "upscale", "interpolate", "mux")

@@ -19,6 +19,7 @@ GROUPS = {
     "video": "the motion, segment by segment",
     "audio": "the sound",
     "lipsync": "re-dub shots that have speech",
+    "upscale": "larger frames, from an upscale model",
     "interpolate": "more frames per second",
     "mux": "the final file",
     "executor": "where the nodes run",

@@ -1,4 +1,4 @@
-"""The assemble node and the interpolate node after it."""
+"""The assemble node and the finishing nodes after it: upscale, interpolate."""
 
 from __future__ import annotations
 
@@ -56,3 +56,16 @@ def interpolate_node(timeline: Timeline, stages: Stages, source: str) -> Node:
         stages.interpolate.run(video, loop, ctx.out_dir / VIDEO_FILE, ctx, cuts)
 
     return stage_node(stages.interpolate, "interpolate", run, params, deps=(source,), files=files)
+
+
+def upscale_node(timeline: Timeline, stages: Stages, source: str) -> Node:
+    params = {
+        "upscale": stages.params("upscale"),
+        "size": list(stages.upscale.output_size(timeline.width, timeline.height)),
+    }
+
+    def run(ctx: NodeContext) -> None:
+        stages.upscale.run(ctx.inputs[source] / VIDEO_FILE, ctx.out_dir / VIDEO_FILE, ctx)
+
+    files = {"model": stages.upscale.model_file}
+    return stage_node(stages.upscale, "upscale", run, params, deps=(source,), files=files)

@@ -1,8 +1,8 @@
 """Timeline -> node graph: which node feeds which, and how each node reads its inputs.
 
 Backends come from the config (`_target_`); this module only wires them: keyframes feed
-segments, segments chain or stand alone per the transition, then assemble, [interpolate],
-audio and mux.
+segments, segments chain or stand alone per the transition, then assemble, [lipsync],
+[upscale], [interpolate], audio and mux.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from orchestrator.engine.errors import UserError
 from orchestrator.engine.graph import Graph
 from orchestrator.entries import KEYFRAME_FILE, keyframe_id
 from orchestrator.plan.timeline import Timeline
-from orchestrator.render.assemble import assemble_node, interpolate_node
+from orchestrator.render.assemble import assemble_node, interpolate_node, upscale_node
 from orchestrator.render.audio import add_effects, audio_node, kept_audio
 from orchestrator.render.beats import beats_node
 from orchestrator.render.footage import footage_node
@@ -51,6 +51,8 @@ def build_graph(timeline: Timeline, stages: Stages) -> Graph:
         video = "assemble"
         if stages.lipsync is not None and stages.lipsync.wants(timeline):
             video = add_lipsync(graph, timeline, stages, video)
+        if stages.upscale is not None:
+            video = graph.add(upscale_node(timeline, stages, video)).id
         if stages.interpolate is not None:
             video = graph.add(interpolate_node(timeline, stages, video)).id
         kept_audio(timeline, stages)

@@ -21,7 +21,7 @@ from orchestrator.entries import CONTACT_SHEET_FILE, KEYFRAME_FILE, keyframe_id
 from orchestrator.plan.music import music_summary
 from orchestrator.plan.timeline import Timeline
 from orchestrator.render.beats import FILE, STAGE
-from orchestrator.render.stages import Stages, output_timing
+from orchestrator.render.stages import Stages, output_size, output_timing
 from orchestrator.report.page import REPORT_FILE, write_report
 
 RUN_JSON = "run.json"
@@ -76,13 +76,14 @@ def publish(
     main, _, output = files[0]
     complete = main in done and main not in corrupt
     frames, fps = output_timing(timeline, stages)
+    width, height = output_size(timeline, stages)
     summary: dict[str, Any] = {
         "mode": timeline.mode,
         "frames": frames if timeline.mode == "video" else 0,
         "fps": float(fps),
         "duration": float(frames / fps) if timeline.mode == "video" else 0.0,
-        "width": timeline.width,
-        "height": timeline.height,
+        "width": width,
+        "height": height,
         "shots": [
             {"index": s.index, "frames": s.frames, "start": s.start, "seed": s.seed}
             for s in timeline.shots

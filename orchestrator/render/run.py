@@ -21,7 +21,7 @@ from orchestrator.plan.timeline import Timeline
 from orchestrator.render.beats import StoredBeats
 from orchestrator.render.graph import build_graph
 from orchestrator.render.publish import RUN_JSON, publish, published_files
-from orchestrator.render.stages import Stages, output_timing
+from orchestrator.render.stages import Stages, output_size, output_timing
 from orchestrator.schema.bounds import check_config
 
 # Hydra's job log (hydra.job.name is renga).
@@ -149,9 +149,10 @@ def _headline(timeline: Timeline, stages: Stages) -> dict[str, str]:
     if timeline.mode == "stills":
         return {"keyframes": str(len(timeline.keyframes))}
     frames, fps = output_timing(timeline, stages)
+    width, height = output_size(timeline, stages)
     return {
         "video": f"{frames} frames @ {float(fps):g} fps "
-        f"({float(frames / fps):.2f} s, {timeline.width}x{timeline.height})"
+        f"({float(frames / fps):.2f} s, {width}x{height})"
     }
 
 

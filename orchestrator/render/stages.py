@@ -16,7 +16,7 @@ from orchestrator.config import ASSETS_DIR
 from orchestrator.plan.timeline import Timeline
 
 # The groups whose backends may settle a value from the plan (`Stages.settle`).
-GROUPS = ("keyframes", "video", "audio", "assemble", "lipsync", "interpolate", "mux")
+GROUPS = ("keyframes", "video", "audio", "assemble", "lipsync", "upscale", "interpolate", "mux")
 
 
 @dataclass
@@ -31,6 +31,7 @@ class Stages:
     mux: Any
     contact_sheet: Any
     lipsync: Any = None
+    upscale: Any = None
     interpolate: Any = None
     # `{"assemble.color_match": ("auto", "mean_lab")}`: values `settle` decided from the plan.
     settled: dict[str, tuple[Any, Any]] = field(default_factory=dict)
@@ -46,6 +47,7 @@ class Stages:
             mux=_build(cfg.mux),
             contact_sheet=_build(cfg.contact_sheet),
             lipsync=_build(cfg.lipsync),
+            upscale=_build(cfg.upscale),
             interpolate=_build(cfg.interpolate),
         )
 
@@ -84,6 +86,7 @@ class Stages:
             self.audio,
             self.assemble,
             self.lipsync,
+            self.upscale,
             self.interpolate,
             self.mux,
         )
@@ -96,6 +99,13 @@ def output_timing(timeline: Timeline, stages: Stages) -> tuple[int, Fraction]:
         return timeline.frames, timeline.fps
     frames = stages.interpolate.output_frames(timeline.frames, timeline.loop != "none")
     return frames, timeline.fps * stages.interpolate.factor
+
+
+def output_size(timeline: Timeline, stages: Stages) -> tuple[int, int]:
+    """Width and height of the final video: the planned ones, or the upscaled ones."""
+    if stages.upscale is None or timeline.mode != "video":
+        return timeline.width, timeline.height
+    return stages.upscale.output_size(timeline.width, timeline.height)
 
 
 def _build(section: DictConfig) -> Any:

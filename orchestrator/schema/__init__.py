@@ -33,6 +33,7 @@ class RengaConfig:
     video: Any = MISSING
     audio: Any = MISSING
     lipsync: Any = MISSING
+    upscale: Any = MISSING
     interpolate: Any = MISSING
     mux: Any = MISSING
     executor: Any = MISSING

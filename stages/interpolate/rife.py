@@ -17,7 +17,7 @@ import numpy as np
 
 from orchestrator.engine.errors import UserError
 from orchestrator.plan.timeline import Timeline
-from stages.diffusion.spec import resolve_device
+from stages.diffusion.spec import auto_precision, resolve_device
 from stages.interpolate.stream import Interpolator
 
 SUFFIXES = (".pkl", ".pth", ".pt", ".ckpt", ".safetensors")
@@ -67,7 +67,7 @@ class RifeInterpolator(Interpolator):
         """`precision: auto` is fp16 where it runs on a GPU, fp32 on the CPU."""
         if self.precision != "auto":
             return {}
-        return {"precision": "fp32" if resolve_device(self.device) == "cpu" else "fp16"}
+        return {"precision": auto_precision(resolve_device(self.device))}
 
     def validate(self, timeline: Timeline) -> None:
         super().validate(timeline)
