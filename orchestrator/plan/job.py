@@ -220,7 +220,11 @@ def _shots(job: DictConfig, seed: int, fps: Fraction, loras: Any) -> tuple[ShotP
                 index=i,
                 prompt=composed.prompt,
                 motion=composed.motion,
-                negative_prompt=job.negative_prompt,
+                negative_prompt=(
+                    shot.negative_prompt
+                    if shot.negative_prompt is not None
+                    else job.negative_prompt
+                ),
                 frames=frames,
                 start=start,
                 image=image,

@@ -22,7 +22,9 @@ from orchestrator.plan.timeline import Timeline
 from orchestrator.stage import CONTINUATION_KEYS, SegmentRequest
 from stages.diffusion import model_folders
 from stages.diffusion.backend import DiffusersBackend
+from stages.diffusion.rng import node_rng
 from stages.diffusion.spec import RUNTIME_KEYS
+from stages.video.recipes import SKYREELS_NEGATIVE_PROMPT
 from stages.video.wan_motion import motion_usable
 
 V2V = "SkyReelsV2DiffusionForcingVideoToVideoPipeline"
@@ -37,7 +39,8 @@ class SkyReelsV2DF(DiffusersBackend):
     supports_last_image = False
     continuations: tuple[str, ...] = ("frame", "motion")
     latent_anchor = False
-    cache_exclude = RUNTIME_KEYS + CONTINUATION_KEYS
+    # The negative prompt a clip uses is its request's, which the segment node keys.
+    cache_exclude = RUNTIME_KEYS + CONTINUATION_KEYS + ("negative_prompt",)
     size_multiple = 16
     holds = model_folders.SKYREELS_DF
 
@@ -54,6 +57,7 @@ class SkyReelsV2DF(DiffusersBackend):
         ar_step: int = 0,
         causal_block_size: int | None = None,
         max_sequence_length: int = 512,
+        negative_prompt: str = SKYREELS_NEGATIVE_PROMPT,
         continuation: str = "frame",
         motion_frames: int = 17,
         **settings: Any,
@@ -69,6 +73,7 @@ class SkyReelsV2DF(DiffusersBackend):
         self.ar_step = ar_step
         self.causal_block_size = causal_block_size
         self.max_sequence_length = max_sequence_length
+        self.negative_prompt = negative_prompt
         self.continuation = continuation
         self.motion_frames = motion_frames
 
@@ -151,11 +156,13 @@ class SkyReelsV2DF(DiffusersBackend):
         }
         if len(known) == 1:
             overlap = self.motion_frames if total > self.base_num_frames else None
-            output = pipe(image=Image.fromarray(start), overlap_history=overlap, **common)
+            with node_rng(request.seed, pipe._execution_device):
+                output = pipe(image=Image.fromarray(start), overlap_history=overlap, **common)
             frames = output.frames[0]
         else:
             video = [Image.fromarray(frame) for frame in known]
-            output = self.video_pipe(ctx)(video=video, overlap_history=len(known), **common)
+            with node_rng(request.seed, pipe._execution_device):
+                output = self.video_pipe(ctx)(video=video, overlap_history=len(known), **common)
             ctx.metrics["history_frames"] = len(known)
             frames = output.frames[0][2 * len(known) - 1 :]
         if len(frames) != request.num_frames:

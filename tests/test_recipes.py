@@ -1,0 +1,134 @@
+"""The model authors' recipes, exactly: each video backend's default negative prompt is its
+authors' own (a job's or shot's replaces it, "" means none) and is keyed and recorded; every
+random draw of a pipeline call comes from the node's seed, whatever the process drew before.
+
+The parity tests compare what renga hands the real pipelines (tiny random models) with the
+values in the authors' scripts, written out here with the file each comes from."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from test_real_models import TINY, job
+
+from orchestrator.engine.context import NodeContext
+from orchestrator.render.run import prepare
+from orchestrator.stage import SegmentRequest
+from stages.diffusion.pool import ModelPool
+from stages.video.recipes import WAN_NEGATIVE_PROMPT
+from stages.video.skyreels import SkyReelsV2DF
+
+# Wan2.2 wan/configs/shared_config.py `sample_neg_prompt` (SkyReels-V2 generate_video_df.py
+# passes the same string), copied here from the source rather than from renga.
+UPSTREAM_NEGATIVE = (
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，"
+    "低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，"
+    "毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走"
+)
+
+
+@pytest.fixture(scope="module")
+def skyreels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import tiny_models
+
+    return tiny_models.skyreels_df(tmp_path_factory.mktemp("tiny-skyreels") / "skyreels")
+
+
+def _models(tiny_models: dict[str, Path], skyreels: Path, video: str) -> tuple[str, ...]:
+    folder = {"wan22_i2v_a14b": tiny_models["a14b"], "wan22_ti2v_5b": tiny_models["ti2v"]}
+    return (
+        f"keyframes.model={tiny_models['zit']}", f"video={video}",
+        f"video.model={folder.get(video, skyreels)}", *TINY,
+    )  # fmt: skip
+
+
+def _requests(cfg: Any, tmp_path: Path) -> dict[str, dict[str, Any]]:
+    _, graph, _, _ = prepare(cfg, tmp_path / "run")
+    return {n.id: n.params for n in graph if n.stage == "segment"}
+
+
+VIDEOS = ("wan22_i2v_a14b", "wan22_ti2v_5b", "skyreels_v2_df")
+
+
+@pytest.mark.parametrize("video", VIDEOS)
+def test_the_default_negative_prompt_is_the_authors(
+    make_config, tiny_models, skyreels, tmp_path, video
+):
+    """A job that sets none: each clip's request (its node key) holds the authors' string."""
+    plain = job(negative_prompt=None)  # as a job that leaves the key out
+    cfg = make_config(*_models(tiny_models, skyreels, video), job=plain, draft=False)
+    assert cfg.job.negative_prompt is None
+    assert cfg.video.negative_prompt == UPSTREAM_NEGATIVE == WAN_NEGATIVE_PROMPT
+    params = _requests(cfg, tmp_path)
+    assert {p["request"]["negative_prompt"] for p in params.values()} == {UPSTREAM_NEGATIVE}
+    # Only the request carries it: a job's own text keys the clip exactly once.
+    assert all("negative_prompt" not in p["backend"] for p in params.values())
+
+
+def test_a_jobs_or_shots_negative_prompt_replaces_it_and_empty_means_none(
+    make_config, tiny_models, skyreels, tmp_path
+):
+    shots = job()["shots"]
+    shots[1] = {**shots[1], "negative_prompt": ""}
+    models = _models(tiny_models, skyreels, "wan22_i2v_a14b")
+    cfg = make_config(*models, job=job(negative_prompt="blurry", shots=shots), draft=False)
+    asked = {i: p["request"]["negative_prompt"] for i, p in _requests(cfg, tmp_path).items()}
+    assert asked == {"segment/0.0": "blurry", "segment/0.1": "blurry", "segment/1.0": ""}
+    # The keyframes keep the job's text (ZIT has no authors' default).
+    shots[0] = {**shots[0], "negative_prompt": "grainy"}
+    cfg = make_config(*models, job=job(negative_prompt=None, shots=shots), draft=False)
+    asked = {i: p["request"]["negative_prompt"] for i, p in _requests(cfg, tmp_path).items()}
+    assert asked["segment/0.0"] == "grainy" and asked["segment/1.0"] == ""
+    assert asked["segment/0.1"] == "grainy"
+
+
+def test_the_default_changes_the_key_and_an_explicit_text_does_not_see_the_default(
+    make_config, tiny_models, skyreels, tmp_path
+):
+    """Changing `video.negative_prompt` re-renders the clips that use it, and only those."""
+    models = _models(tiny_models, skyreels, "skyreels_v2_df")
+    shots = job()["shots"]
+    shots[1] = {**shots[1], "negative_prompt": "blurry"}
+    keys = []
+    for text in ("one", "two"):
+        cfg = make_config(*models, f"video.negative_prompt={text}", job=job(
+            negative_prompt=None, shots=shots), draft=False)  # fmt: skip
+        _, graph, _, _ = prepare(cfg, tmp_path / "run")
+        graph.assign_keys()
+        keys.append({n.id: n.key for n in graph if n.stage == "segment"})
+    assert keys[0]["segment/0.0"] != keys[1]["segment/0.0"]
+    assert keys[0]["segment/1.0"] == keys[1]["segment/1.0"]
+
+
+def _skyreels(folder: Path, **settings: Any) -> SkyReelsV2DF:
+    values = {"model": str(folder), "steps": 2, "frames": 9, "max_sequence_length": 16}
+    return SkyReelsV2DF(**{**values, "guidance_scale": 1.0, **settings})
+
+
+def test_skyreels_history_noise_comes_from_the_node_seed(skyreels, tmp_path):
+    """diffusers draws `addnoise_condition` noise with torch.randn_like (no generator): the same
+    clip, rendered after different draws in the process, is the same, and the process's RNG is
+    left where it was."""
+    # Strong history noise, so that its draw shows in 8-bit frames of the tiny model.
+    backend = _skyreels(skyreels, continuation="motion", motion_frames=5, addnoise_condition=500)
+    pool = ModelPool()
+    rng = np.random.default_rng(3)
+    context = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(5)]
+    request = SegmentRequest(0, 1, "the kite climbs", "", 32, 32, 9, Fraction(24), 7)
+    backend.video_pipe(NodeContext("load", tmp_path, {}, pool))  # loading draws: not here
+    clips, kept = [], []
+    for state in (1, 2):
+        torch.manual_seed(state)
+        ctx = NodeContext("segment/0.1", tmp_path, {}, pool)
+        frames = backend.generate(request, context[-1], None, ctx, context=context)
+        clips.append(np.stack(list(frames)))
+        after = torch.rand(1)
+        torch.manual_seed(state)
+        kept.append(torch.equal(after, torch.rand(1)))
+    np.testing.assert_array_equal(clips[0], clips[1])
+    assert kept == [True, True]
