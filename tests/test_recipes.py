@@ -132,3 +132,75 @@ def test_skyreels_history_noise_comes_from_the_node_seed(skyreels, tmp_path):
         kept.append(torch.equal(after, torch.rand(1)))
     np.testing.assert_array_equal(clips[0], clips[1])
     assert kept == [True, True]
+
+
+def _updated(latent_count: int, block: int) -> set[int]:
+    """The latents diffusers' own step matrix ever steps in a window of `latent_count`."""
+    from diffusers import SkyReelsV2DiffusionForcingImageToVideoPipeline as I2V
+
+    steps = torch.linspace(999, 1, 4).long()
+    _, _, mask, _ = I2V.generate_timestep_matrix(
+        None, latent_count, steps, latent_count, 5, 1, block
+    )
+    return set(torch.nonzero(mask.any(0)).flatten().tolist())
+
+
+def test_causal_blocks_leave_latents_undenoised_unless_the_windows_hold_whole_blocks():
+    """73 frames at ar_step 5 / causal_block_size 5: one window of 19 latents, of which the
+    pipeline's step matrix never touches the last 4; the planner's lengths leave none."""
+    from stages.video.skyreels_blocks import Call, fitted
+
+    call = Call(73, 1, 97, 17)
+    assert call.windows() == [19]
+    assert _updated(19, 5) == set(range(15))
+    for frames, context in ((73, 1), (81, 17), (97, 1), (97, 17), (33, 1), (45, 17)):
+        call = Call(fitted(Call(frames, context, 97, 17), 5, 97), context, 97, 17)
+        assert call.whole(5), (frames, context)
+        for count in call.windows():
+            assert _updated(count, 5) == set(range(count))
+
+
+def test_the_async_preset_plans_whole_blocks_and_says_so(
+    make_config, tiny_models, skyreels, tmp_path, capsys
+):
+    """Upstream's recipe: 97-frame first clips, chained clips of 81 after 17 history frames
+    (one 25-latent window each), the shot's last clip fitted to whole blocks."""
+    shots = [{"prompt": "a red kite", "motion": "the kite climbs", "frames": 300}]
+    models = (f"keyframes.model={tiny_models['zit']}", f"video.model={skyreels}")
+    cfg = make_config("preset=skyreels_async", *models, job=job(fps=24, shots=shots))
+    assert (cfg.video.ar_step, cfg.video.causal_block_size, cfg.video.frames) == (5, 5, 97)
+    timeline, _, stages, _ = prepare(cfg, tmp_path / "run")
+    plans = [(s.num_frames, s.start_frame) for s in timeline.segments]
+    assert plans == [(97, 0), (81, 96), (81, 80), (61, 80)]
+    assert "warning: video.causal_block_size" in capsys.readouterr().err
+    assert stages.video.call(81, 17).windows() == [25]
+
+
+def test_a_clip_that_cannot_hold_whole_blocks_is_refused_at_plan_time(cli, tiny_models, skyreels):
+    """13-frame clips have 4 latents at most: no length up to video.frames fills a block of 5."""
+    args = (
+        f"keyframes.model={tiny_models['zit']}", "preset=skyreels_async",
+        f"video.model={skyreels}", *TINY, "video.frames=13",
+    )  # fmt: skip
+    result = cli(*args, job=job())
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: video.causal_block_size: segment/0.0: ")
+    assert "never be denoised" in line and "clips of none up to video.frames" in line
+    assert not (result.run_dir / "final.mp4").exists()
+
+
+def test_svi_chained_clips_call_the_pipeline_with_upstreams_81_frames(
+    make_config, tiny_models, tmp_path
+):
+    """A chained SVI clip also carries the anchor's frame and the handed-over latent's: it is
+    planned 4 frames shorter, so the pipeline gets 81 frames as in SVI's own workflows."""
+    models = (f"keyframes.model={tiny_models['zit']}", f"video.model={tiny_models['a14b']}")
+    shots = [{"prompt": "a red kite", "motion": "the kite climbs", "frames": 200}]
+    cfg = make_config(
+        "preset=svi", *models, "~video.lora_sets.svi", job=job(shots=shots), draft=False
+    )
+    timeline, _, stages, _ = prepare(cfg, tmp_path / "run")
+    frames = [s.num_frames for s in timeline.segments]
+    assert frames[0] == 81 and set(frames[1:-1]) == {77}
+    assert all(n + 4 <= 81 for n in frames[1:])

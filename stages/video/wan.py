@@ -126,6 +126,14 @@ class Wan22I2V(DiffusersBackend):
         self.check_experts()
         super().validate(timeline)
 
+    def fit_frames(self, frames: int, chained: bool, context: int) -> int:
+        """SVI: a chained clip's pipeline call holds the anchor's and the handed-over latents'
+        frames too; capped so the call is `frames` long, as in SVI's own workflows (81 for
+        81-frame clips: 77 new frames after the anchor and one handed-over latent)."""
+        if not (chained and self.latent_anchor):
+            return frames
+        return min(frames, self.clip_frames - TEMPORAL * self.motion_latents)
+
     @property
     def latent_anchor(self) -> bool:
         return self.continuation == "latent" and self.latent_layout == "svi"
