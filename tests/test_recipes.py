@@ -204,3 +204,30 @@ def test_svi_chained_clips_call_the_pipeline_with_upstreams_81_frames(
     frames = [s.num_frames for s in timeline.segments]
     assert frames[0] == 81 and set(frames[1:-1]) == {77}
     assert all(n + 4 <= 81 for n in frames[1:])
+
+
+@pytest.mark.slow
+def test_a_chained_skyreels_clip_rerendered_alone_in_a_fresh_process_is_the_same_bytes(
+    cli, tiny_models, skyreels, offline_env
+):
+    """The uninterrupted render draws clip 0.0's history noise before clip 0.1's; a resume
+    after clip 0.1's entry is removed draws only 0.1's. Same key, same bytes."""
+    import shutil
+
+    from conftest import ok
+
+    args = (
+        f"keyframes.model={tiny_models['zit']}", "video=skyreels_v2_df",
+        f"video.model={skyreels}", *TINY, "video.continuation=motion", "video.motion_frames=5",
+        "video.addnoise_condition=500",
+    )  # fmt: skip
+    first = cli.run_json(ok(cli(*args, job=job(), env=offline_env)))
+    entry = {n["id"]: n for n in first["nodes"]}["segment/0.1"]
+    folder = Path(first["store"]) / "segment" / entry["key"]
+    clip = (folder / "clip.mkv").read_bytes()
+    shutil.rmtree(folder)
+    again = cli.run_json(ok(cli(*args, job=job(), env=offline_env)))
+    status = {n["id"]: (n["status"], n["key"]) for n in again["nodes"]}
+    assert status["segment/0.0"][0] == "cached"
+    assert status["segment/0.1"] == ("ran", entry["key"])
+    assert (folder / "clip.mkv").read_bytes() == clip
