@@ -223,6 +223,7 @@ def test_a_chained_skyreels_clip_rerendered_alone_in_a_fresh_process_is_the_same
     )  # fmt: skip
     first = cli.run_json(ok(cli(*args, job=job(), env=offline_env)))
     entry = {n["id"]: n for n in first["nodes"]}["segment/0.1"]
+    assert entry["metrics"]["negative_prompt"] == "blurry"  # the job's, in run.json
     folder = Path(first["store"]) / "segment" / entry["key"]
     clip = (folder / "clip.mkv").read_bytes()
     shutil.rmtree(folder)
