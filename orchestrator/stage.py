@@ -102,6 +102,9 @@ class VideoBackend(Backend, Protocol):
     # continuation=latent: whether a chained clip is also conditioned on its chain's first
     # keyframe (SVI 2.0 Pro's anchor), which the segment node then reads.
     latent_anchor: bool
+    # The unconditional text a clip gets when neither its job nor its shot sets one (the model
+    # authors' own); None for a backend that reads no prompt.
+    negative_prompt: str | None
 
     def generate(
         self,

@@ -128,9 +128,11 @@ def plan_job(
             f"{shots[0].frames - shots[0].lead}",
         )
     grid = LATENT_FRAMES if video.continuation == "latent" else 1
+    context = video.motion_frames if video.continuation == "motion" else 1
     segments = plan_segments(
-        shots, transition, loop, overlap, video.clip_frames, cfg.seed, grid=grid
-    )
+        shots, transition, loop, overlap, video.clip_frames, cfg.seed, grid=grid,
+        fit=getattr(video, "fit_frames", None), context=context,
+    )  # fmt: skip
     keyframes = sorted(
         {s.start_keyframe for s in segments if s.start_keyframe is not None}
         | {s.end_keyframe for s in segments if s.end_keyframe is not None}
@@ -220,7 +222,11 @@ def _shots(job: DictConfig, seed: int, fps: Fraction, loras: Any) -> tuple[ShotP
                 index=i,
                 prompt=composed.prompt,
                 motion=composed.motion,
-                negative_prompt=job.negative_prompt,
+                negative_prompt=(
+                    shot.negative_prompt
+                    if shot.negative_prompt is not None
+                    else job.negative_prompt
+                ),
                 frames=frames,
                 start=start,
                 image=image,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from orchestrator.plan.timeline import SegmentPlan, ShotPlan, derive_seed
 
 MIN_CLIP_FRAMES = 5
+# A backend's clip length for (frames the planner would render, chained, context frames).
+Fit = Callable[[int, bool, int], int]
 
 
 def clip_length(frames: int) -> int:
@@ -23,9 +25,13 @@ def plan_segments(
     clip: int,
     seed: int,
     grid: int = 1,
+    fit: Fit | None = None,
+    context: int = 1,
 ) -> tuple[SegmentPlan, ...]:
     """`grid`: a chained clip starts on a frame that is a multiple of it (continuation=latent
-    hands over whole latents); the extra frames it then shares join its head."""
+    hands over whole latents); the extra frames it then shares join its head. `fit`: the video
+    backend's length for a clip (not one that ends on a keyframe), given whether it is chained
+    and the frames of context it gets (at most `context`, continuation=motion)."""
     chained_head = max(overlap, 1)
     segments: list[SegmentPlan] = []
     for shot in shots:
@@ -61,6 +67,11 @@ def plan_segments(
                 keep = min(clip, need - (clip - 1) // 2)
             else:
                 num_frames = min(clip, clip_length(need))
+                if fit is not None:
+                    history = min(context, start_frame + 1) if previous is not None else 1
+                    fitted = fit(num_frames, previous is not None, history)
+                    # A clip must add a frame of its own, or the shot never ends.
+                    num_frames = fitted if fitted > head else num_frames
                 keep = min(num_frames, need)
             drop = _spread(keep - need, head + 1, keep - 1) if keep > need else ()
             segments.append(

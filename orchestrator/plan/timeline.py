@@ -14,7 +14,8 @@ class ShotPlan:
     index: int
     prompt: str
     motion: str
-    negative_prompt: str
+    # None: not set by the job or the shot, so the backend's own applies.
+    negative_prompt: str | None
     frames: int
     start: int
     image: Path | None
@@ -46,7 +47,7 @@ class SegmentPlan:
     shot: int
     index: int
     prompt: str
-    negative_prompt: str
+    negative_prompt: str | None
     num_frames: int
     keep: int
     head: int

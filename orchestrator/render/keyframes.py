@@ -32,7 +32,7 @@ def candidate_node(shot: ShotPlan, timeline: Timeline, stages: Stages, candidate
         shot=shot.index,
         shots=len(timeline.shots),
         prompt=shot.prompt,
-        negative_prompt=shot.negative_prompt,
+        negative_prompt=shot.negative_prompt or "",
         width=timeline.width,
         height=timeline.height,
         seed=candidate_seed(shot, candidate),

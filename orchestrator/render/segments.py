@@ -22,11 +22,12 @@ from orchestrator.stage import LATENTS_FILE, LatentContext, SegmentRequest
 
 def segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> Node:
     backend = stages.video
+    default_negative = getattr(backend, "negative_prompt", None)
     request = SegmentRequest(
         shot=segment.shot,
         index=segment.index,
         prompt=segment.prompt,
-        negative_prompt=segment.negative_prompt,
+        negative_prompt=effective_negative(segment.negative_prompt, default_negative),
         width=timeline.width,
         height=timeline.height,
         num_frames=segment.num_frames,
@@ -76,6 +77,9 @@ def segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> No
         params["color"] = stages.assemble.color_params()
 
     def run(ctx: NodeContext) -> None:
+        if default_negative is not None:
+            # run.json says which text the clip's CFG used (the key holds it too).
+            ctx.metrics["negative_prompt"] = request.negative_prompt
         context = None
         handed = None
         if segment.start_segment is not None:
@@ -113,6 +117,14 @@ def segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> No
         )
 
     return stage_node(backend, segment.id, run, params, stage="segment", deps=deps, models=True)
+
+
+def effective_negative(asked: str | None, default: str | None) -> str:
+    """The job's or shot's negative prompt, or, where neither sets one, the backend's (the
+    model authors' own); "" asked stays "": none."""
+    if asked is not None:
+        return asked
+    return default or ""
 
 
 def keyframe_array(entry: Path) -> np.ndarray:

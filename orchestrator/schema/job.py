@@ -55,6 +55,8 @@ class ShotConfig:
     keep_audio: bool = False
     # Who is in the shot: `mia`, `{mia: left}` or `{name: mia, position: left}` (see README).
     cast: list[Any] = field(default_factory=list)
+    # Replaces the job's negative prompt for this shot (null: the job's; "": none).
+    negative_prompt: str | None = None
 
 
 @dataclass
@@ -118,7 +120,8 @@ class JobConfig:
     height: int = bounded(480, 1, MAX_SIZE)
     fps: float | None = bounded(None, 0, MAX_FPS, open_low=True)
     style: str = ""
-    negative_prompt: str = ""
+    # null: each video backend's authors' own (`video.negative_prompt`); "": none.
+    negative_prompt: str | None = None
     transition: str = "cut"
     loop: str = "none"
     soundtrack: str | None = None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from omegaconf import MISSING
+
 from orchestrator.schema.bounds import bounded
 from orchestrator.schema.models import LoraConfig, ModelSettings
 
@@ -59,6 +61,9 @@ class WanVideoConfig(ModelSettings):
     boundary_ratio: float | None = bounded(0.9, 0, 1)
     shift: float = bounded(5.0, 0, 100, open_low=True)
     max_sequence_length: int = bounded(512, 1, 8192)
+    # The authors' (Wan2.2 shared_config.py `sample_neg_prompt`), written in the group's YAML;
+    # a job's or shot's replaces it.
+    negative_prompt: str = MISSING
     # frame | motion | latent: a chained clip is conditioned on one frame, or on the last
     # `motion_frames` (4k+1: 5-33) frames of the clip before, masked as known, or on its last
     # `motion_latents` stored latents, without a VAE round trip (latent: A14B only).
@@ -92,6 +97,9 @@ class SkyReelsVideoConfig(ModelSettings):
     ar_step: int = bounded(0, 0, 100)
     causal_block_size: int | None = bounded(None, 1, 100)
     max_sequence_length: int = bounded(512, 1, 8192)
+    # The authors' (SkyReels-V2 generate_video_df.py), written in the group's YAML; a job's
+    # or shot's replaces it.
+    negative_prompt: str = MISSING
     # frame | motion: a chained clip starts from one frame, or continues the last
     # `motion_frames` (4k+1, upstream 17 or 37) frames of the clip before (overlap_history).
     continuation: str = "frame"

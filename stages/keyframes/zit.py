@@ -20,6 +20,7 @@ from orchestrator.stage import KeyframeRequest
 from stages.diffusion import model_folders
 from stages.diffusion.adapters import use_loras
 from stages.diffusion.backend import DiffusersBackend, step_callback
+from stages.diffusion.rng import node_rng
 from stages.diffusion.spec import RUNTIME_KEYS
 from stages.diffusion.step_caches import reset_step_caches
 from stages.keyframes import schedulers, tokens
@@ -136,14 +137,16 @@ class ZitKeyframes(DiffusersBackend):
             total = max(1, int(self.steps * self.strength))
             img2img = ctx.models.get(f"{repr(self.spec())}/img2img", lambda: _img2img(pipe))
             schedulers.seed(img2img.scheduler, request.seed)
-            result = img2img(
-                image=fit_image(image.convert("RGB"), width, height),
-                strength=self.strength,
-                callback_on_step_end=step_callback(ctx, total),
-                **args,
-            )
+            with node_rng(request.seed, pipe._execution_device):
+                result = img2img(
+                    image=fit_image(image.convert("RGB"), width, height),
+                    strength=self.strength,
+                    callback_on_step_end=step_callback(ctx, total),
+                    **args,
+                )
         else:
-            result = pipe(callback_on_step_end=step_callback(ctx, self.steps), **args)
+            with node_rng(request.seed, pipe._execution_device):
+                result = pipe(callback_on_step_end=step_callback(ctx, self.steps), **args)
         return fit_image(result.images[0], request.width, request.height)
 
     def render_size(self, width: int, height: int, grid: int) -> tuple[int, int]:

@@ -39,6 +39,8 @@ class DraftVideo:
     supports_last_image = True
     continuations = ("frame", "motion")
     latent_anchor = False
+    # Draws no prompt: no negative one either.
+    negative_prompt = None
     # Only chained clips read them: the segment node keys them (orchestrator/render/segments.py).
     cache_exclude = CONTINUATION_KEYS
 

@@ -17,19 +17,23 @@ import numpy as np
 from PIL import Image
 
 from orchestrator.engine.context import NodeContext
-from orchestrator.engine.errors import UserError
+from orchestrator.engine.errors import UserError, warn
 from orchestrator.plan.timeline import Timeline
 from orchestrator.stage import CONTINUATION_KEYS, SegmentRequest
 from stages.diffusion import model_folders
 from stages.diffusion.backend import DiffusersBackend
+from stages.diffusion.rng import node_rng
 from stages.diffusion.spec import RUNTIME_KEYS
+from stages.video.recipes import SKYREELS_NEGATIVE_PROMPT
+from stages.video.skyreels_blocks import Call, fitted, fitting
 from stages.video.wan_motion import motion_usable
 
 V2V = "SkyReelsV2DiffusionForcingVideoToVideoPipeline"
 
 
 class SkyReelsV2DF(DiffusersBackend):
-    version = "1"
+    # 2: the history noise (`addnoise_condition`) is drawn from the node's seed (node_rng)
+    version = "2"
     group = "skyreels"
     config_group = "video"
     pipeline = "SkyReelsV2DiffusionForcingImageToVideoPipeline"
@@ -37,7 +41,8 @@ class SkyReelsV2DF(DiffusersBackend):
     supports_last_image = False
     continuations: tuple[str, ...] = ("frame", "motion")
     latent_anchor = False
-    cache_exclude = RUNTIME_KEYS + CONTINUATION_KEYS
+    # The negative prompt a clip uses is its request's, which the segment node keys.
+    cache_exclude = RUNTIME_KEYS + CONTINUATION_KEYS + ("negative_prompt",)
     size_multiple = 16
     holds = model_folders.SKYREELS_DF
 
@@ -54,6 +59,7 @@ class SkyReelsV2DF(DiffusersBackend):
         ar_step: int = 0,
         causal_block_size: int | None = None,
         max_sequence_length: int = 512,
+        negative_prompt: str = SKYREELS_NEGATIVE_PROMPT,
         continuation: str = "frame",
         motion_frames: int = 17,
         **settings: Any,
@@ -69,6 +75,7 @@ class SkyReelsV2DF(DiffusersBackend):
         self.ar_step = ar_step
         self.causal_block_size = causal_block_size
         self.max_sequence_length = max_sequence_length
+        self.negative_prompt = negative_prompt
         self.continuation = continuation
         self.motion_frames = motion_frames
 
@@ -90,7 +97,52 @@ class SkyReelsV2DF(DiffusersBackend):
                 f"must be below video.base_num_frames ({self.base_num_frames}), "
                 f"got {self.motion_frames}",
             )
+        self.check_blocks(timeline)
         super().validate(timeline)
+
+    @property
+    def block(self) -> int:
+        """Latents a causal block holds (null: the model's own, 1 in the released models)."""
+        return self.causal_block_size or 1
+
+    def call(self, frames: int, context: int) -> Call:
+        return Call(frames, context, self.base_num_frames, self.motion_frames)
+
+    def fit_frames(self, frames: int, chained: bool, context: int) -> int:
+        """The planner's clip length for a clip that needs `frames`: with causal blocks, the
+        nearest one whose every window holds whole blocks (`skyreels_blocks`)."""
+        if self.block <= 1:
+            return frames
+        return fitted(self.call(frames, context), self.block, self.clip_frames)
+
+    def check_blocks(self, timeline: Timeline) -> None:
+        """Every clip's windows hold whole causal blocks, or the rest is never denoised."""
+        if self.block <= 1:
+            return
+        for segment in timeline.segments:
+            context = 1
+            if segment.start_segment is not None and self.continuation == "motion":
+                context = min(self.motion_frames, segment.start_frame + 1)
+            call = self.call(segment.num_frames, context)
+            if call.whole(self.block):
+                continue
+            counts = call.windows()
+            lengths = fitting(call, self.block, self.clip_frames)
+            history = f" after {call.known} history frames" if call.known > 1 else ""
+            works = ", ".join(map(str, lengths)) or "none up to video.frames"
+            raise UserError(
+                "video.causal_block_size",
+                f"{segment.id}: {segment.num_frames} frames{history} make windows of "
+                f"{'+'.join(map(str, counts))} latents, not whole blocks of {self.block}, and "
+                f"the rest would never be denoised; clips of {works} frames work (set "
+                f"video.frames, or video.causal_block_size=null)",
+            )
+        lengths = {segment.num_frames for segment in timeline.segments}
+        warn(
+            "video.causal_block_size",
+            f"blocks of {self.block} latents: clips are planned at lengths whose windows "
+            f"hold whole blocks ({', '.join(map(str, sorted(lengths)))} frames)",
+        )
 
     def prepare(self, pipe: Any) -> Any:
         """The configured flow shift, whatever the folder's scheduler says."""
@@ -123,39 +175,39 @@ class SkyReelsV2DF(DiffusersBackend):
         the decoded `start` is dropped."""
         import torch
 
-        known = list(context[-motion_usable(len(context)) :]) if context else [start]
+        call = self.call(request.num_frames, len(context) if context else 1)
+        known = list(context[-call.known :]) if context else [start]
         pipe = self.pipe(ctx)
         cfg = self.guidance_scale > 1.0
         embeds, negative_embeds = self.umt5_encoded(
             ctx, pipe, request, cfg, self.max_sequence_length
         )
-        total = request.num_frames + len(known) - 1
         common = {
             "prompt_embeds": embeds,
             "negative_prompt_embeds": negative_embeds if cfg else None,
             "height": request.height,
             "width": request.width,
-            "num_frames": total,
+            "num_frames": call.total,
             "num_inference_steps": self.steps,
             "guidance_scale": self.guidance_scale,
             "generator": torch.Generator("cpu").manual_seed(request.seed),
             "output_type": "np",
             "callback_on_step_end": progress(ctx),
             "max_sequence_length": self.max_sequence_length,
-            # Upstream computes zero windows when the clip is shorter than the base window.
-            "base_num_frames": min(self.base_num_frames, total),
+            "base_num_frames": call.base,
             "addnoise_condition": self.addnoise_condition,
             "ar_step": self.ar_step,
             "causal_block_size": self.causal_block_size,
             "fps": round(self.fps),
         }
         if len(known) == 1:
-            overlap = self.motion_frames if total > self.base_num_frames else None
-            output = pipe(image=Image.fromarray(start), overlap_history=overlap, **common)
+            with node_rng(request.seed, pipe._execution_device):
+                output = pipe(image=Image.fromarray(start), overlap_history=call.overlap, **common)
             frames = output.frames[0]
         else:
             video = [Image.fromarray(frame) for frame in known]
-            output = self.video_pipe(ctx)(video=video, overlap_history=len(known), **common)
+            with node_rng(request.seed, pipe._execution_device):
+                output = self.video_pipe(ctx)(video=video, overlap_history=call.overlap, **common)
             ctx.metrics["history_frames"] = len(known)
             frames = output.frames[0][2 * len(known) - 1 :]
         if len(frames) != request.num_frames:

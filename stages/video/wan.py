@@ -22,6 +22,7 @@ from orchestrator.stage import CONTINUATION_KEYS, LATENTS_FILE, LatentContext, S
 from stages.diffusion import model_folders
 from stages.diffusion.backend import DiffusersBackend, step_callback
 from stages.diffusion.files import offline
+from stages.diffusion.rng import node_rng
 from stages.diffusion.spec import RUNTIME_KEYS
 from stages.diffusion.step_caches import (
     count_calls,
@@ -29,6 +30,7 @@ from stages.diffusion.step_caches import (
     mag_calibration,
     reset_step_caches,
 )
+from stages.video.recipes import WAN_NEGATIVE_PROMPT
 from stages.video.wan_amplitude import amplified
 from stages.video.wan_latent import (
     TEMPORAL,
@@ -52,8 +54,9 @@ class Wan22I2V(DiffusersBackend):
     step_caches = ("none", "first_block", "taylorseer", "magcache")
     supports_last_image = True
     continuations: tuple[str, ...] = ("frame", "motion", "latent")
-    # Only chained clips read them: the segment node keys them (orchestrator/render/segments.py).
-    cache_exclude = RUNTIME_KEYS + CONTINUATION_KEYS
+    # Only chained clips read them, and the negative prompt a clip uses is its request's: the
+    # segment node keys them (orchestrator/render/segments.py).
+    cache_exclude = RUNTIME_KEYS + CONTINUATION_KEYS + ("negative_prompt",)
     key_defaults: Mapping[str, Any] = {
         "latent_layout": "handover",
         "lora_sets": {},
@@ -75,6 +78,7 @@ class Wan22I2V(DiffusersBackend):
         boundary_ratio: float | None = 0.9,
         shift: float = 5.0,
         max_sequence_length: int = 512,
+        negative_prompt: str = WAN_NEGATIVE_PROMPT,
         continuation: str = "frame",
         motion_frames: int = 5,
         motion_latents: int = 1,
@@ -96,6 +100,7 @@ class Wan22I2V(DiffusersBackend):
         self.boundary_ratio = boundary_ratio
         self.shift = shift
         self.max_sequence_length = max_sequence_length
+        self.negative_prompt = negative_prompt
 
     def validate(self, timeline: Timeline) -> None:
         if self.steps < 1:
@@ -120,6 +125,14 @@ class Wan22I2V(DiffusersBackend):
         self.check_mag_ratios()
         self.check_experts()
         super().validate(timeline)
+
+    def fit_frames(self, frames: int, chained: bool, context: int) -> int:
+        """SVI: a chained clip's pipeline call holds the anchor's and the handed-over latents'
+        frames too; capped so the call is `frames` long, as in SVI's own workflows (81 for
+        81-frame clips: 77 new frames after the anchor and one handed-over latent)."""
+        if not (chained and self.latent_anchor):
+            return frames
+        return min(frames, self.clip_frames - TEMPORAL * self.motion_latents)
 
     @property
     def latent_anchor(self) -> bool:
@@ -244,7 +257,7 @@ class Wan22I2V(DiffusersBackend):
         if self.motion_amplitude > 1.0:
             spread = amplified(pipe, self.motion_amplitude)  # wraps `condition`'s replacement
         try:
-            with condition, spread:
+            with condition, spread, node_rng(request.seed, pipe._execution_device):
                 output = pipe(
                     image=Image.fromarray(start),
                     last_image=self.last_image(end),
