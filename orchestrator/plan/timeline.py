@@ -102,6 +102,18 @@ class Timeline:
     def duration(self) -> float:
         return float(self.frames / self.fps)
 
+    def clip_starts(self) -> tuple[int, ...]:
+        """The output frame each segment's clip frame 0 falls on, as the assembler lays clips
+        out: after the shot's own included clip, its head over the tail of the video so far.
+        Where a clip's sound (or the speech driving it) belongs in time."""
+        starts, position = [], 0
+        for segment in self.segments:
+            if segment.index == 0:
+                position += self.shots[segment.shot].lead
+            starts.append(position - segment.head)
+            position += segment.contributes
+        return tuple(starts)
+
     def chain_root(self, segment: SegmentPlan) -> int:
         """The keyframe the chain of clips leading to `segment` started from."""
         while segment.start_segment is not None:

@@ -22,6 +22,13 @@ from orchestrator.stage import LATENTS_FILE, LatentContext, SegmentRequest
 
 def segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> Node:
     backend = stages.video
+    speech = timeline.shots[segment.shot].speech
+    speech_at = 0.0
+    if speech is not None and getattr(backend, "speech_driven", False):
+        offset = timeline.clip_starts()[segment.number] - timeline.shots[segment.shot].start
+        speech_at = float(offset / timeline.fps)
+    else:
+        speech = None
     request = SegmentRequest(
         shot=segment.shot,
         index=segment.index,
@@ -33,10 +40,16 @@ def segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> No
         fps=timeline.fps,
         seed=segment.seed,
         motion_scale=segment.motion_scale,
+        speech=speech,
+        speech_at=speech_at,
     )
     asked = {**asdict(request), "fps": str(timeline.fps)}
     if request.motion_scale == 1.0:
         del asked["motion_scale"]
+    # The speech's content is in the key (`files`), its path is not.
+    del asked["speech"]
+    if speech is None:
+        del asked["speech_at"]
     if segment.start_segment is not None:
         start_id = timeline.segments[segment.start_segment].id
     else:
@@ -112,7 +125,10 @@ def segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> No
             codec=LOSSLESS,
         )
 
-    return stage_node(backend, segment.id, run, params, stage="segment", deps=deps, models=True)
+    files = {"speech": speech} if speech is not None else {}
+    return stage_node(
+        backend, segment.id, run, params, stage="segment", deps=deps, files=files, models=True
+    )
 
 
 def keyframe_array(entry: Path) -> np.ndarray:
