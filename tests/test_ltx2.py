@@ -174,3 +174,112 @@ def test_another_models_folder_is_refused_by_name(cli: Cli, ltx2, tmp_path, offl
     args = ("keyframes=draft", "video=wan22_ti2v_5b", f"video.model={ltx2}", "audio=none")
     result = cli(*args, job=_job(), env=offline_env)
     assert result.returncode == 2 and "video=ltx2" in result.stderr, result.stderr
+
+
+def test_speech_is_held_clean_while_the_picture_follows_it(ltx2, tmp_path):
+    """A clip with speech: the audio VAE's encoding of the line (from `speech_at` s) enters
+    every step unchanged at timestep 0, so the clip's sound is the speech's own decode,
+    whatever the seed; the pooled pipeline is left as it was."""
+    import torch
+
+    from orchestrator.media.audio import write_audio
+    from stages.video.ltx2_sound import audio_latent_count, log_mel, speech_window
+
+    t = np.arange(16000) / 16000
+    line = np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)]) * 0.5
+    speech = tmp_path / "line.wav"
+    write_audio(speech, line.astype(np.float32), 16000)
+    b = backend(ltx2)
+    pool = ModelPool()
+    pipe = b.pipe(NodeContext("segment/0.0", tmp_path, {}, pool))
+    seen: list[tuple[Any, Any]] = []
+
+    def hook(module, args, kwargs):
+        seen.append((kwargs["audio_timestep"].clone(), kwargs["audio_hidden_states"].clone()))
+
+    handle = pipe.transformer.register_forward_pre_hook(hook, with_kwargs=True)
+    sounds = []
+    for seed in (1, 2):
+        out = tmp_path / str(seed)
+        out.mkdir()
+        ctx = NodeContext("segment/0.0", out, {}, pool)
+        request = SegmentRequest(0, 0, PROMPT, "", 32, 32, 9, Fraction(24), seed, speech=speech,
+                                 speech_at=0.25)  # fmt: skip
+        assert len(list(b.generate(request, frame(1), None, ctx))) == 9
+        sounds.append(read_audio(out / SOUND_FILE, rate=16000, channels=2))
+        assert ctx.metrics["speech_latents"] == audio_latent_count(pipe, 9, 24.0)
+    handle.remove()
+    window = speech_window(speech, 16000, 2, 0.25, round(9 / 24 * 16000))
+    np.testing.assert_allclose(window[:, :100], line[:, 4000:4100], atol=1e-4)
+    mel = torch.from_numpy(log_mel(window, 16000, 160, 8))[None]
+    with torch.inference_mode():
+        encoded = pipe.audio_vae.encode(mel).latent_dist.mode()[:, :, :9]
+    vae = pipe.audio_vae
+    packed = pipe._normalize_audio_latents(
+        pipe._pack_audio_latents(encoded), vae.latents_mean, vae.latents_std
+    )
+    assert len(seen) == 4  # two steps, two clips
+    for timestep, hidden in seen:
+        assert torch.all(timestep == 0)
+        torch.testing.assert_close(hidden, packed.expand_as(hidden))  # CFG: both halves
+    np.testing.assert_array_equal(sounds[0], sounds[1])
+    assert pipe.audio_scheduler is None and "prepare_audio_latents" not in vars(pipe)
+
+
+def test_a_shot_with_speech_drives_its_clips_through_the_cli(cli: Cli, ltx2, tmp_path,
+                                                             offline_env):  # fmt: skip
+    """Only the shot with the line encodes it; a line longer than its shot is refused at plan
+    time with the key."""
+    from orchestrator.media.audio import write_audio
+
+    speech = tmp_path / "line.wav"
+    write_audio(speech, np.full((2, 4000), 0.2, np.float32), 16000)
+    job = _job()
+    job["shots"][1]["speech"] = str(speech)
+    from conftest import ok
+
+    result = ok(cli(*_cli_args(ltx2), job=job, env=offline_env))
+    segments = {n["id"]: n for n in cli.run_json(result)["nodes"] if n["stage"] == "segment"}
+    assert "speech_latents" in segments["segment/1.0"]["metrics"]
+    assert "speech_latents" not in segments["segment/0.0"].get("metrics", {})
+    write_audio(speech, np.full((2, 16000), 0.2, np.float32), 16000)
+    result = cli(*_cli_args(ltx2), job=job, env=offline_env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: job.shots[1].speech: ")
+
+
+def test_the_distilled_preset_runs_8_steps_on_its_schedule_without_cfg(
+    ltx2, tmp_path, make_config, monkeypatch
+):
+    """preset=ltx2_distilled composes onto video=ltx2 and reaches the pipeline as 8 steps on
+    diffusers' distilled sigmas, every guidance off."""
+    from diffusers.pipelines.ltx2.utils import DISTILLED_SIGMA_VALUES
+    from hydra.utils import instantiate
+
+    cfg = make_config("video=ltx2", "preset=ltx2_distilled", f"video.model={ltx2}",
+                      "video.frames=9", "video.max_sequence_length=16")  # fmt: skip
+    b = instantiate(cfg.video, _convert_="all")
+    assert (b.steps, list(b.sigmas), b.guidance_scale) == (8, DISTILLED_SIGMA_VALUES, 1.0)
+    ctx = NodeContext("segment/0.0", tmp_path, {}, ModelPool())
+    calls = recorded(b.pipe(ctx), monkeypatch)
+    request = SegmentRequest(0, 0, PROMPT, "", 32, 32, 9, Fraction(24), 3)
+    assert len(list(b.generate(request, frame(1), None, ctx))) == 9
+    (kwargs,) = calls
+    assert kwargs["num_inference_steps"] == 8 and kwargs["sigmas"] == DISTILLED_SIGMA_VALUES
+    assert (kwargs["guidance_scale"], kwargs["stg_scale"], kwargs["modality_scale"]) == (1, 0, 1)
+    assert kwargs["audio_guidance_scale"] == 1.0
+
+
+def test_memory_options_reach_the_ltx2_pipeline(ltx2, tmp_path):
+    """preset=low_vram's settings (group offload, fp8 storage, VAE tiling) through the shared
+    loading code; the clip still renders on a CPU."""
+    import torch
+
+    b = backend(ltx2, offload="group", fp8=True, vae_tiling=True, guidance_scale=1.0)
+    ctx = NodeContext("segment/0.0", tmp_path, {}, ModelPool())
+    pipe = b.pipe(ctx)
+    assert pipe.vae.use_tiling
+    weight = next(p for n, p in pipe.transformer.named_parameters() if n.endswith("to_q.weight"))
+    assert weight.dtype == torch.float8_e4m3fn
+    request = SegmentRequest(0, 0, PROMPT, "", 32, 32, 9, Fraction(24), 3)
+    assert len(list(b.generate(request, frame(1), None, ctx))) == 9

@@ -109,7 +109,7 @@ def ltx2(path: Path, dtype: torch.dtype | None = None) -> Path:
     )  # fmt: skip
     torch.manual_seed(0)
     audio_vae = AutoencoderKLLTX2Audio(
-        base_channels=4, output_channels=2, ch_mult=(1,), num_res_blocks=1,
+        base_channels=4, output_channels=2, ch_mult=(1, 2, 4), num_res_blocks=1,
         attn_resolutions=None, in_channels=2, resolution=32, latent_channels=2,
         norm_type="pixel", causality_axis="height", dropout=0.0, mid_block_add_attention=False,
         sample_rate=16000, mel_hop_length=160, is_causal=True, mel_bins=8,
