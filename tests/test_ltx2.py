@@ -283,3 +283,24 @@ def test_memory_options_reach_the_ltx2_pipeline(ltx2, tmp_path):
     assert weight.dtype == torch.float8_e4m3fn
     request = SegmentRequest(0, 0, PROMPT, "", 32, 32, 9, Fraction(24), 3)
     assert len(list(b.generate(request, frame(1), None, ctx))) == 9
+
+
+def test_a_morph_loop_ends_every_clip_on_the_next_keyframe_through_the_cli(
+    cli: Cli, ltx2, offline_env
+):
+    """transition=morph with loop=closure: each shot's last clip is asked to end on a
+    keyframe (the next shot's, the first for the last), and the loop renders its frames."""
+    from conftest import ok
+
+    from orchestrator.media.video import probe_video
+
+    result = ok(cli(*_cli_args(ltx2), job=_job(transition="morph", loop="closure"),
+                    env=offline_env))  # fmt: skip
+    assert probe_video(result.run_dir / "final.mp4").frames == 20
+    import json
+
+    run = cli.run_json(result)
+    manifests = sorted((Path(run["store"]) / "segment").glob("*/manifest.json"))
+    assert len(manifests) == sum(n["stage"] == "segment" for n in run["nodes"]) >= 2
+    ends = [json.loads(m.read_text())["params"]["ends_on_keyframe"] for m in manifests]
+    assert ends.count(True) == 2
