@@ -228,8 +228,8 @@ def test_speech_is_held_clean_while_the_picture_follows_it(ltx2, tmp_path):
 
 def test_a_shot_with_speech_drives_its_clips_through_the_cli(cli: Cli, ltx2, tmp_path,
                                                              offline_env):  # fmt: skip
-    """Only the shot with the line encodes it; a line longer than its shot is refused at plan
-    time with the key."""
+    """Each clip of a speaking shot is handed its stretch of the line (a chained clip from the
+    time its first frame plays); a line longer than its shot is refused at plan time."""
     from orchestrator.media.audio import write_audio
 
     speech = tmp_path / "line.wav"
@@ -238,14 +238,23 @@ def test_a_shot_with_speech_drives_its_clips_through_the_cli(cli: Cli, ltx2, tmp
     job["shots"][1]["speech"] = str(speech)
     from conftest import ok
 
+    job["shots"][0]["speech"] = str(speech)
     result = ok(cli(*_cli_args(ltx2), job=job, env=offline_env))
-    segments = {n["id"]: n for n in cli.run_json(result)["nodes"] if n["stage"] == "segment"}
-    assert "speech_latents" in segments["segment/1.0"]["metrics"]
-    assert "speech_latents" not in segments["segment/0.0"].get("metrics", {})
+    run = cli.run_json(result)
+    segments = {n["id"]: n for n in run["nodes"] if n["stage"] == "segment"}
+    assert all("speech_latents" in n["metrics"] for n in segments.values())
+    # Where in its shot's line each clip starts: the chained clip at its first frame's time.
+    import json
+
+    requests = [json.loads(m.read_text())["params"]["request"]
+                for m in (Path(run["store"]) / "segment").glob("*/manifest.json")]  # fmt: skip
+    at = {(r["shot"], r["index"]): r["speech_at"] for r in requests}
+    assert at[(0, 0)] == 0.0 and at[(1, 0)] == 0.0
+    assert 0.0 < at[(0, 1)] < 12 / 24 and at[(0, 1)] * 24 == pytest.approx(round(at[(0, 1)] * 24))
     write_audio(speech, np.full((2, 16000), 0.2, np.float32), 16000)
     result = cli(*_cli_args(ltx2), job=job, env=offline_env)
     assert result.returncode == 2, result.stderr
-    assert result.stderr.startswith("error: job.shots[1].speech: ")
+    assert result.stderr.startswith("error: job.shots[0].speech: ")
 
 
 def test_the_distilled_preset_runs_8_steps_on_its_schedule_without_cfg(
