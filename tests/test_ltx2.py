@@ -313,3 +313,28 @@ def test_a_morph_loop_ends_every_clip_on_the_next_keyframe_through_the_cli(
     assert len(manifests) == sum(n["stage"] == "segment" for n in run["nodes"]) >= 2
     ends = [json.loads(m.read_text())["params"]["ends_on_keyframe"] for m in manifests]
     assert ends.count(True) == 2
+
+
+def test_a_music_video_drives_each_clip_with_its_slice_of_the_song(cli: Cli, ltx2, offline_env):
+    """video.song_driven: every clip follows the soundtrack from the time it plays (after the
+    soundtrack's own start); refused without a soundtrack and with audio=native."""
+    import json
+
+    from conftest import ROOT, ok
+
+    song = ROOT / "assets" / "music" / "loop_120bpm.flac"
+    args = _cli_args(ltx2, "video.song_driven=true")
+    args = tuple(a for a in args if a != "audio=none") + ("audio=track",)
+    result = ok(cli(*args, job=_job(soundtrack=str(song)), env=offline_env))
+    run = cli.run_json(result)
+    segments = [n for n in run["nodes"] if n["stage"] == "segment"]
+    assert len(segments) == 3 and all("speech_latents" in n["metrics"] for n in segments)
+    requests = [json.loads(m.read_text())["params"]["request"]
+                for m in (Path(run["store"]) / "segment").glob("*/manifest.json")]  # fmt: skip
+    at = sorted(r["speech_at"] for r in requests)
+    assert at[0] == 0.0 and at[2] == pytest.approx(12 / 24) and 0.0 < at[1] < 12 / 24
+    result = cli(*args, job=_job(), env=offline_env)
+    assert result.returncode == 2 and result.stderr.startswith("error: video.song_driven: ")
+    native = (*args[:-1], "audio=native")
+    result = cli(*native, job=_job(soundtrack=str(song)), env=offline_env)
+    assert result.returncode == 2 and result.stderr.startswith("error: audio: "), result.stderr

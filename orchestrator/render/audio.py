@@ -126,6 +126,11 @@ def clip_sounds(timeline: Timeline, stages: Stages) -> tuple[str, ...]:
             "audio", "native plays the clips' own sound, which only video=ltx2 makes; use "
             "audio=track or audio=mmaudio with this video backend",
         )  # fmt: skip
+    if getattr(stages.video, "song_driven", False):
+        raise UserError(
+            "audio", "native would play the song's vocoded copy under the song itself "
+            "(video.song_driven); use audio=track",
+        )  # fmt: skip
     return tuple(segment.id for segment in timeline.segments)
 
 

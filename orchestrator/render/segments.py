@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,13 +23,7 @@ from orchestrator.stage import LATENTS_FILE, LatentContext, SegmentRequest
 
 def segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> Node:
     backend = stages.video
-    speech = timeline.shots[segment.shot].speech
-    speech_at = 0.0
-    if speech is not None and getattr(backend, "speech_driven", False):
-        offset = timeline.clip_starts()[segment.number] - timeline.shots[segment.shot].start
-        speech_at = float(offset / timeline.fps)
-    else:
-        speech = None
+    speech, speech_at = _driving_sound(segment, timeline, backend)
     request = SegmentRequest(
         shot=segment.shot,
         index=segment.index,
@@ -129,6 +124,23 @@ def segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> No
     return stage_node(
         backend, segment.id, run, params, stage="segment", deps=deps, files=files, models=True
     )
+
+
+def _driving_sound(
+    segment: SegmentPlan, timeline: Timeline, backend: Any
+) -> tuple[Path | None, float]:
+    """The sound a speech-driven backend's clip follows, and where in it (s) the clip starts:
+    its shot's speech from the shot's start, else with `song_driven` the soundtrack where the
+    clip plays in it; (None, 0) for other backends."""
+    if not getattr(backend, "speech_driven", False):
+        return None, 0.0
+    shot = timeline.shots[segment.shot]
+    start = timeline.clip_starts()[segment.number]
+    if shot.speech is not None:
+        return shot.speech, float((start - shot.start) / timeline.fps)
+    if getattr(backend, "song_driven", False) and timeline.soundtrack is not None:
+        return timeline.soundtrack, timeline.soundtrack_start + float(start / timeline.fps)
+    return None, 0.0
 
 
 def keyframe_array(entry: Path) -> np.ndarray:

@@ -132,6 +132,9 @@ class LTX2VideoConfig(ModelSettings):
     # (8k+1) frames of the clip before, as one multi-frame condition.
     continuation: str = "frame"
     motion_frames: int = bounded(9, 2, MAX_CLIP_FRAMES)
+    # A music video: clips without a speech line follow their slice of job.soundtrack, held
+    # clean as speech is.
+    song_driven: bool = False
 
 
 SCHEMAS = {

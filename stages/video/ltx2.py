@@ -6,7 +6,8 @@ latent (so `morph` and `loop=closure` work), and with `continuation=motion` the 
 frames of the clip before at index 0, whose decodes come back first and are dropped. The clip's
 own sound is written beside it (`SOUND_FILE`), for `audio=native`. A shot with `speech` drives
 its clips: the line is encoded by the audio VAE and held clean (`ltx2_sound.held_audio`), so
-lips and gestures follow it.
+lips and gestures follow it; with `song_driven` every other clip follows its slice of the
+job's soundtrack the same way (a music video).
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class LTX2Video(DiffusersBackend):
         max_sequence_length: int = 1024,
         continuation: str = "frame",
         motion_frames: int = 9,
+        song_driven: bool = False,
         **settings: Any,
     ) -> None:
         super().__init__(model, **settings)
@@ -103,6 +105,7 @@ class LTX2Video(DiffusersBackend):
         self.max_sequence_length = max_sequence_length
         self.continuation = continuation
         self.motion_frames = motion_frames
+        self.song_driven = song_driven
 
     def validate(self, timeline: Timeline) -> None:
         if self.single_files:
@@ -117,6 +120,10 @@ class LTX2Video(DiffusersBackend):
             raise UserError(
                 "video.motion_frames",
                 f"LTX-2 conditions on 8k+1 frames (9, 17, 25), got {self.motion_frames}",
+            )
+        if self.song_driven and timeline.soundtrack is None:
+            raise UserError(
+                "video.song_driven", "drives each clip with its slice of job.soundtrack: set one"
             )
         super().validate(timeline)
         self.check_stg_blocks()
