@@ -112,7 +112,7 @@ class LTX2VideoConfig(ModelSettings):
     guidance_scale: float = bounded(4.0, 0, 100)
     # Spatio-temporal guidance (0: off) and the transformer blocks it perturbs.
     stg_scale: float = bounded(0.0, 0, 100)
-    stg_blocks: list[int] = field(default_factory=lambda: [29])
+    stg_blocks: list[int] = bounded(low=0, high=1000, factory=lambda: [29])
     # Modality isolation guidance (1: off) and CFG rescale (0: off).
     modality_scale: float = bounded(1.0, 0, 100)
     guidance_rescale: float = bounded(0.0, 0, 1)
