@@ -226,6 +226,7 @@ def test_speech_is_held_clean_while_the_picture_follows_it(ltx2, tmp_path):
     assert pipe.audio_scheduler is None and "prepare_audio_latents" not in vars(pipe)
 
 
+@pytest.mark.slow
 def test_a_shot_with_speech_drives_its_clips_through_the_cli(cli: Cli, ltx2, tmp_path,
                                                              offline_env):  # fmt: skip
     """Each clip of a speaking shot is handed its stretch of the line (a chained clip from the
@@ -294,6 +295,7 @@ def test_memory_options_reach_the_ltx2_pipeline(ltx2, tmp_path):
     assert len(list(b.generate(request, frame(1), None, ctx))) == 9
 
 
+@pytest.mark.slow
 def test_a_morph_loop_ends_every_clip_on_the_next_keyframe_through_the_cli(
     cli: Cli, ltx2, offline_env
 ):
@@ -315,6 +317,7 @@ def test_a_morph_loop_ends_every_clip_on_the_next_keyframe_through_the_cli(
     assert ends.count(True) == 2
 
 
+@pytest.mark.slow
 def test_a_music_video_drives_each_clip_with_its_slice_of_the_song(cli: Cli, ltx2, offline_env):
     """video.song_driven: every clip follows the soundtrack from the time it plays (after the
     soundtrack's own start); refused without a soundtrack and with audio=native."""
