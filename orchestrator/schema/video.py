@@ -110,6 +110,7 @@ class SkyReelsVideoConfig(ModelSettings):
 class LTX2VideoConfig(ModelSettings):
     _target_: str = "stages.video.ltx2.LTX2Video"
     model: str = "Lightricks/LTX-2"
+    negative_prompt: str = MISSING
     lora_sets: dict[str, list[LoraConfig]] = field(default_factory=dict)
     # 8k+1 frames (checked at plan time), sizes multiple of 32.
     frames: int = bounded(121, 9, MAX_CLIP_FRAMES)

@@ -34,6 +34,7 @@ from stages.video.ltx2_sound import (
     speech_latents,
     speech_window,
 )
+from stages.video.recipes import LTX2_NEGATIVE_PROMPT
 from stages.video.wan_motion import motion_usable
 
 # LTX-2's video VAE packs 8 frames into a latent (after the first) and 32 pixels a side.
@@ -50,7 +51,7 @@ class LTX2Video(DiffusersBackend):
     continuations: tuple[str, ...] = ("frame", "motion")
     latent_anchor = False
     motion_latents = 1
-    cache_exclude = RUNTIME_KEYS + CONTINUATION_KEYS
+    cache_exclude = RUNTIME_KEYS + CONTINUATION_KEYS + ("negative_prompt",)
     size_multiple = 32
     frame_step = TEMPORAL
     # Each clip's entry holds its sound (`audio=native`); a shot's speech drives its clips.
@@ -82,6 +83,7 @@ class LTX2Video(DiffusersBackend):
         continuation: str = "frame",
         motion_frames: int = 9,
         song_driven: bool = False,
+        negative_prompt: str = LTX2_NEGATIVE_PROMPT,
         **settings: Any,
     ) -> None:
         super().__init__(model, **settings)
@@ -106,6 +108,7 @@ class LTX2Video(DiffusersBackend):
         self.continuation = continuation
         self.motion_frames = motion_frames
         self.song_driven = song_driven
+        self.negative_prompt = negative_prompt
 
     def validate(self, timeline: Timeline) -> None:
         if self.single_files:
