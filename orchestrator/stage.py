@@ -46,6 +46,10 @@ class SegmentRequest:
     seed: int
     # How much motion the music asks for (1: the backend's own); backends may ignore it.
     motion_scale: float = 1.0
+    # Speech-driven backends (`speech_driven`): the shot's speech, and where in it (seconds,
+    # negative before it starts) the clip's first frame falls; None for other backends.
+    speech: Path | None = None
+    speech_at: float = 0.0
 
 
 @runtime_checkable
@@ -75,6 +79,10 @@ CONTINUATION_KEYS = ("continuation", "motion_frames", "motion_latents")
 LATENTS_FILE = "latents.safetensors"
 # ... each of which packs this many frames, so a chained clip starts on a multiple of it.
 LATENT_FRAMES = 4
+
+# Backends that make sound (`makes_sound`): a segment's store entry also holds the clip's own
+# audio, as long as the clip, at the model's rate (`audio=native` stitches them).
+SOUND_FILE = "sound.wav"
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,14 @@ SKYREELS = {  # SkyReels-V2 README.md: I2V table, "Diffusion Forcing Additional 
     "num_inference_steps": 50, "guidance_scale": 5.0, "shift": 5.0, "base_num_frames": 97,
     "addnoise_condition": 20.0, "ar_step": 0, "fps": 24,
 }  # fmt: skip
+# Stable-Video-Infinity (svi_wan22 branch) inference_svi_2.0_pro.py: --cfg_scale 5.0,
+# --frames_per_clip 81, --num_motion_latent 1; diffsynth/pipelines/wan_video_svi_pro.py
+# WanVideoSviProPipeline.__call__ defaults: num_inference_steps 50, switch_DiT_boundary 0.875,
+# sigma_shift 5.0 (one cfg_scale for both experts).
+SVI = {
+    "num_inference_steps": 50, "guidance_scale": 5.0, "guidance_scale_2": 5.0,
+    "num_frames": 81, "boundary_ratio": 0.875, "shift": 5.0, "fps": 16,
+}  # fmt: skip
 # SkyReels-V2 README.md "asynchronous generation": --ar_step 5 --causal_block_size 5
 # --base_num_frames 97 (97-frame windows) --addnoise_condition 20.
 SKYREELS_ASYNC = {
@@ -42,10 +50,9 @@ CASES = [
     ("wan22_ti2v_5b", (), TI2V),
     ("skyreels_v2_df", (), SKYREELS),
     ("skyreels_v2_df", ("preset=skyreels_async",), SKYREELS_ASYNC),
-    # preset=svi keeps Wan 2.2 A14B's own sampling (SVI's Wan 2.2 scripts, on its svi_wan22
-    # branch, were not reachable to check); its chained clips' 81-frame calls are in
-    # test_recipes.py. The LoRA pair is left out: only the call is looked at.
-    ("wan22_i2v_a14b", ("preset=svi", "~video.lora_sets.svi"), A14B),
+    # SVI's chained clips' 81-frame calls are in test_recipes.py. The LoRA pair is left out:
+    # only the call is looked at.
+    ("wan22_i2v_a14b", ("preset=svi", "~video.lora_sets.svi"), SVI),
 ]
 
 

@@ -7,6 +7,7 @@ values in the authors' scripts, written out here with the file each comes from."
 
 from __future__ import annotations
 
+import hashlib
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,24 @@ def test_a_chained_skyreels_clip_rerendered_alone_in_a_fresh_process_is_the_same
     assert status["segment/0.0"][0] == "cached"
     assert status["segment/0.1"] == ("ran", entry["key"])
     assert (folder / "clip.mkv").read_bytes() == clip
+
+
+# Lightricks LTX-2 ltx_pipelines/utils/constants.py `DEFAULT_NEGATIVE_PROMPT`, copied from the
+# source: its first and last words, and the sha256 of the whole text as upstream writes it.
+LTX2_UPSTREAM_START = "has_subtitles, has_blurbox, transition from black, transition to black, "
+LTX2_UPSTREAM_END = (
+    "inconsistent tone, cinematic oversaturation, stylized filters, or AI artifacts."
+)
+LTX2_UPSTREAM_SHA256 = "5d3fc170ddbab647fd3baf4694dfcca44dd817fe489bc3ab0684e12505472be4"
+
+
+def test_ltx2_default_negative_prompt_is_lightricks_own(make_config, tiny_models, tmp_path):
+    from stages.video.recipes import LTX2_NEGATIVE_PROMPT
+
+    cfg = make_config("video=ltx2", job=job(negative_prompt=None))
+    assert cfg.video.negative_prompt == LTX2_NEGATIVE_PROMPT
+    assert LTX2_NEGATIVE_PROMPT.startswith(LTX2_UPSTREAM_START)
+    assert LTX2_NEGATIVE_PROMPT.endswith(LTX2_UPSTREAM_END)
+    assert hashlib.sha256(LTX2_NEGATIVE_PROMPT.encode()).hexdigest() == LTX2_UPSTREAM_SHA256
+    explicit = make_config("video=ltx2", job=job(negative_prompt=""))
+    assert explicit.job.negative_prompt == ""

@@ -132,6 +132,7 @@ def plan_job(
     segments = plan_segments(
         shots, transition, loop, overlap, video.clip_frames, cfg.seed, grid=grid,
         fit=getattr(video, "fit_frames", None), context=context,
+        step=frame_step(video),
     )  # fmt: skip
     keyframes = sorted(
         {s.start_keyframe for s in segments if s.start_keyframe is not None}
@@ -295,10 +296,18 @@ def _shot_frames(shot: DictConfig, fps: Fraction, key: str) -> int:
     return frames
 
 
+def frame_step(video: VideoBackend) -> int:
+    """Frames per latent of the backend's video VAE: clips are that many k plus 1 frames."""
+    return int(getattr(video, "frame_step", 4))
+
+
 def _check_clip(video: VideoBackend) -> None:
-    n = video.clip_frames
-    if n < MIN_CLIP_FRAMES or (n - 1) % 4:
-        raise UserError("video.frames", f"clip length must be 4k+1 and at least 5, got {n}")
+    n, step = video.clip_frames, frame_step(video)
+    least = max(MIN_CLIP_FRAMES, step + 1)
+    if n < least or (n - 1) % step:
+        raise UserError(
+            "video.frames", f"clip length must be {step}k+1 and at least {least}, got {n}"
+        )
 
 
 # What a backend that lacks a mode cannot do, per mode.

@@ -12,9 +12,10 @@ MIN_CLIP_FRAMES = 5
 Fit = Callable[[int, bool, int], int]
 
 
-def clip_length(frames: int) -> int:
-    """The smallest 4k+1 frame count that holds `frames` (the Wan VAE compresses time by 4)."""
-    return max(MIN_CLIP_FRAMES, 4 * math.ceil((frames - 1) / 4) + 1)
+def clip_length(frames: int, step: int = 4) -> int:
+    """The smallest `step`k+1 frame count that holds `frames`: the video VAE compresses time by
+    `step` (Wan 4, LTX-2 8), and a clip is one frame plus whole latents."""
+    return max(MIN_CLIP_FRAMES, step + 1, step * math.ceil((frames - 1) / step) + 1)
 
 
 def plan_segments(
@@ -27,11 +28,13 @@ def plan_segments(
     grid: int = 1,
     fit: Fit | None = None,
     context: int = 1,
+    step: int = 4,
 ) -> tuple[SegmentPlan, ...]:
     """`grid`: a chained clip starts on a frame that is a multiple of it (continuation=latent
     hands over whole latents); the extra frames it then shares join its head. `fit`: the video
     backend's length for a clip (not one that ends on a keyframe), given whether it is chained
-    and the frames of context it gets (at most `context`, continuation=motion)."""
+    and the frames of context it gets (at most `context`, continuation=motion). `step`: clips
+    are `step`k+1 frames (`clip_length`)."""
     chained_head = max(overlap, 1)
     segments: list[SegmentPlan] = []
     for shot in shots:
@@ -59,14 +62,14 @@ def plan_segments(
             # itself is the next shot's (or the loop's) first frame.
             ends_here = end is not None and need + 1 <= clip
             if ends_here:
-                num_frames = clip_length(need + 1)
+                num_frames = clip_length(need + 1, step)
                 keep = num_frames - 1
             elif end is not None:
                 # Leave the clip that ends on the keyframe a good half clip of its own.
                 num_frames = clip
                 keep = min(clip, need - (clip - 1) // 2)
             else:
-                num_frames = min(clip, clip_length(need))
+                num_frames = min(clip, clip_length(need, step))
                 if fit is not None:
                     history = min(context, start_frame + 1) if previous is not None else 1
                     fitted = fit(num_frames, previous is not None, history)

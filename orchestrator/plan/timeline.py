@@ -129,6 +129,18 @@ class Timeline:
         back = [2 * self.forward_frames - 1 - i for i in reversed(forward)]
         return (*forward, *back)
 
+    def clip_starts(self) -> tuple[int, ...]:
+        """The output frame each segment's clip frame 0 falls on, as the assembler lays clips
+        out: after the shot's own included clip, its head over the tail of the video so far.
+        Where a clip's sound (or the speech driving it) belongs in time."""
+        starts, position = [], 0
+        for segment in self.segments:
+            if segment.index == 0:
+                position += self.shots[segment.shot].lead
+            starts.append(position - segment.head)
+            position += segment.contributes
+        return tuple(starts)
+
     def chain_root(self, segment: SegmentPlan) -> int:
         """The keyframe the chain of clips leading to `segment` started from."""
         while segment.start_segment is not None:

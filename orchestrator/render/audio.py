@@ -15,6 +15,7 @@ from orchestrator.media.audio import write_audio
 from orchestrator.plan.timeline import ShotPlan, Timeline, derive_seed
 from orchestrator.render.nodes import stage_node
 from orchestrator.render.stages import Stages
+from orchestrator.stage import SOUND_FILE
 
 
 def _speech_files(timeline: Timeline) -> dict[str, Path]:
@@ -96,16 +97,41 @@ def audio_node(timeline: Timeline, stages: Stages, effects: tuple[str, ...]) -> 
             str(shot.footage.start),
         ]
 
+    clips = clip_sounds(timeline, stages)
+    if clips:
+        params["clips"] = [[s.keep, s.head] for s in timeline.segments]
+
     def run(ctx: NodeContext) -> None:
-        if effects:
+        if clips:
+            paths = [ctx.inputs[node] / SOUND_FILE for node in clips]
+            stages.audio.render_clips(timeline, paths, ctx.out_dir / AUDIO_FILE, ctx)
+        elif effects:
             paths = [ctx.inputs[node] / EFFECTS_FILE for node in effects]
             stages.audio.mix(timeline, paths, ctx.out_dir / AUDIO_FILE, ctx)
         else:
             stages.audio.render(timeline, ctx.out_dir / AUDIO_FILE, ctx)
 
     files |= _speech_files(timeline)
-    return stage_node(stages.audio, "audio", run, params, deps=effects, files=files,
+    return stage_node(stages.audio, "audio", run, params, deps=effects + clips, files=files,
                       models=not effects)  # fmt: skip
+
+
+def clip_sounds(timeline: Timeline, stages: Stages) -> tuple[str, ...]:
+    """The segments whose sound an audio backend made of the clips' own (`from_clips`) reads;
+    none for other backends. Only a video backend that makes sound can feed it."""
+    if not getattr(stages.audio, "from_clips", False):
+        return ()
+    if not getattr(stages.video, "makes_sound", False):
+        raise UserError(
+            "audio", "native plays the clips' own sound, which only video=ltx2 makes; use "
+            "audio=track or audio=mmaudio with this video backend",
+        )  # fmt: skip
+    if getattr(stages.video, "song_driven", False):
+        raise UserError(
+            "audio", "native would play the song's vocoded copy under the song itself "
+            "(video.song_driven); use audio=track",
+        )  # fmt: skip
+    return tuple(segment.id for segment in timeline.segments)
 
 
 def kept_audio(timeline: Timeline, stages: Stages) -> list[ShotPlan]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from orchestrator.stage import LATENTS_FILE, LatentContext, SegmentRequest
 def segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> Node:
     backend = stages.video
     default_negative = getattr(backend, "negative_prompt", None)
+    speech, speech_at = _driving_sound(segment, timeline, backend)
     request = SegmentRequest(
         shot=segment.shot,
         index=segment.index,
@@ -34,10 +36,16 @@ def segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> No
         fps=timeline.fps,
         seed=segment.seed,
         motion_scale=segment.motion_scale,
+        speech=speech,
+        speech_at=speech_at,
     )
     asked = {**asdict(request), "fps": str(timeline.fps)}
     if request.motion_scale == 1.0:
         del asked["motion_scale"]
+    # The speech's content is in the key (`files`), its path is not.
+    del asked["speech"]
+    if speech is None:
+        del asked["speech_at"]
     if segment.start_segment is not None:
         start_id = timeline.segments[segment.start_segment].id
     else:
@@ -116,7 +124,27 @@ def segment_node(segment: SegmentPlan, timeline: Timeline, stages: Stages) -> No
             codec=LOSSLESS,
         )
 
-    return stage_node(backend, segment.id, run, params, stage="segment", deps=deps, models=True)
+    files = {"speech": speech} if speech is not None else {}
+    return stage_node(
+        backend, segment.id, run, params, stage="segment", deps=deps, files=files, models=True
+    )
+
+
+def _driving_sound(
+    segment: SegmentPlan, timeline: Timeline, backend: Any
+) -> tuple[Path | None, float]:
+    """The sound a speech-driven backend's clip follows, and where in it (s) the clip starts:
+    its shot's speech from the shot's start, else with `song_driven` the soundtrack where the
+    clip plays in it; (None, 0) for other backends."""
+    if not getattr(backend, "speech_driven", False):
+        return None, 0.0
+    shot = timeline.shots[segment.shot]
+    start = timeline.clip_starts()[segment.number]
+    if shot.speech is not None:
+        return shot.speech, float((start - shot.start) / timeline.fps)
+    if getattr(backend, "song_driven", False) and timeline.soundtrack is not None:
+        return timeline.soundtrack, timeline.soundtrack_start + float(start / timeline.fps)
+    return None, 0.0
 
 
 def effective_negative(asked: str | None, default: str | None) -> str:

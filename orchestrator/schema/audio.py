@@ -59,9 +59,22 @@ class MixAudioConfig(MMAudioConfig, LevelConfig):
     effects_duck_db: float = bounded(9.0, 0, 60)
 
 
+@dataclass
+class NativeAudioConfig(LevelConfig):
+    _target_: str = "stages.audio.native.NativeAudio"
+    # The crossover at a cut between two clips' sounds (shared frames cross over their length).
+    seam_fade: float = bounded(0.05, 0, 5, open_low=True)
+    # Under a soundtrack: the clips' sound this far below it, ducked by `native_duck_db` where
+    # the music plays.
+    native_db: float = bounded(-6.0, -60, 20)
+    native_duck_db: float = bounded(9.0, 0, 60)
+    duck_db: float = bounded(12.0, 0, 60)
+
+
 SCHEMAS = {
     "none": NoStageConfig,
     "track": TrackAudioConfig,
     "mmaudio": MMAudioConfig,
     "mix": MixAudioConfig,
+    "native": NativeAudioConfig,
 }

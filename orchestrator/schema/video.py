@@ -106,9 +106,50 @@ class SkyReelsVideoConfig(ModelSettings):
     motion_frames: int = bounded(17, 2, MAX_CLIP_FRAMES)
 
 
+@dataclass
+class LTX2VideoConfig(ModelSettings):
+    _target_: str = "stages.video.ltx2.LTX2Video"
+    model: str = "Lightricks/LTX-2"
+    negative_prompt: str = MISSING
+    lora_sets: dict[str, list[LoraConfig]] = field(default_factory=dict)
+    # 8k+1 frames (checked at plan time), sizes multiple of 32.
+    frames: int = bounded(121, 9, MAX_CLIP_FRAMES)
+    fps: float = bounded(24.0, 0, 240, open_low=True)
+    steps: int = bounded(40, 1, 1000)
+    # One sigma per step (the distilled schedule); empty: the pipeline's linear schedule.
+    sigmas: list[float] = bounded(low=0, high=1, factory=list)
+    guidance_scale: float = bounded(4.0, 0, 100)
+    # Spatio-temporal guidance (0: off) and the transformer blocks it perturbs.
+    stg_scale: float = bounded(0.0, 0, 100)
+    stg_blocks: list[int] = bounded(low=0, high=1000, factory=lambda: [29])
+    # Modality isolation guidance (1: off) and CFG rescale (0: off).
+    modality_scale: float = bounded(1.0, 0, 100)
+    guidance_rescale: float = bounded(0.0, 0, 1)
+    # The audio stream's own guidance (null: the video's value).
+    audio_guidance_scale: float | None = bounded(None, 0, 100)
+    audio_stg_scale: float | None = bounded(None, 0, 100)
+    audio_modality_scale: float | None = bounded(None, 0, 100)
+    audio_guidance_rescale: float | None = bounded(None, 0, 1)
+    # true: LTX-2.3 / 2.5 cross-modality timesteps; false: LTX-2.0.
+    use_cross_timestep: bool = False
+    # H.264 CRF a keyframe is re-compressed at before encoding (null: the model's, 0: none).
+    image_crf: int | None = bounded(None, 0, 51)
+    decode_timestep: float = bounded(0.0, 0, 1)
+    decode_noise_scale: float | None = bounded(None, 0, 1)
+    max_sequence_length: int = bounded(1024, 1, 8192)
+    # frame | motion: a chained clip starts from one frame, or from the last `motion_frames`
+    # (8k+1) frames of the clip before, as one multi-frame condition.
+    continuation: str = "frame"
+    motion_frames: int = bounded(9, 2, MAX_CLIP_FRAMES)
+    # A music video: clips without a speech line follow their slice of job.soundtrack, held
+    # clean as speech is.
+    song_driven: bool = False
+
+
 SCHEMAS = {
     "draft": DraftVideoConfig,
     "wan22_i2v_a14b": WanVideoConfig,
     "wan22_ti2v_5b": WanVideoConfig,
     "skyreels_v2_df": SkyReelsVideoConfig,
+    "ltx2": LTX2VideoConfig,
 }

@@ -34,6 +34,7 @@ ZIT = Holds("Z-Image (ZImagePipeline)", "keyframes=zit")
 A14B = Holds("Wan 2.2 I2V A14B (two experts)", "video=wan22_i2v_a14b")
 TI2V = Holds("Wan 2.2 TI2V-5B (one transformer, expand_timesteps)", "video=wan22_ti2v_5b")
 SKYREELS_DF = Holds("SkyReels-V2 diffusion forcing", "video=skyreels_v2_df")
+LTX2 = Holds("LTX-2 (video with sound, LTX2VideoTransformer3DModel)", "video=ltx2")
 WAN_CHANNELS = {36: A14B, 48: TI2V}
 
 
@@ -68,6 +69,8 @@ def identify(index: dict[str, Any] | None, transformer: dict[str, Any] | None) -
         return ZIT
     if (component or "").startswith("SkyReelsV2") or name.startswith("SkyReelsV2"):
         return SKYREELS_DF if "DiffusionForcing" in name else Holds(f"a {name} model", None)
+    if (component or "").startswith("LTX2") or name.startswith("LTX2"):
+        return LTX2
     if not (component or "").startswith("Wan") and not name.startswith("Wan"):
         return Holds(f"a {name} model", None)
     channels = (transformer or {}).get("in_channels")

@@ -1,0 +1,151 @@
+"""renga's overhead over a plain diffusers script for `video=ltx2`, on the same tiny model.
+
+Job: one given keyframe (`keyframes=images`) and N chained LTX-2 clips (tiny random
+LTX2ConditionPipeline built in-process, 64x64, 17-frame clips, 4 steps, CFG 4) with their own
+sound (`audio=native`). renga runs it through the real engine (compose, plan, graph, store,
+executor, the stitched sound, mux); the reference script loads the pipeline, chains N clips
+from each clip's last frame, joins their sound end to end and writes an MP4 with audio
+(diffusers' `encode_video`, as LTX-2's own examples do).
+
+Each run is a fresh process, as a user runs it, alternating, after one warm-up each; ratios are
+of the best wall time of `--repeats` runs. Last line: `ratio renga/plain wall time (...): X.XX`
+(goal <= 1.10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+SIZE = 64
+CLIP = 17
+STEPS = 4
+SEQ = 16
+FPS = 24
+MOTION = "the kite climbs into the wind"
+
+
+def plain_run(model: Path, image: Path, work: Path, segments: int) -> None:
+    import numpy as np
+    import torch
+    from diffusers import LTX2ConditionPipeline
+    from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
+    from diffusers.utils.export_utils import encode_video
+    from PIL import Image
+
+    pipe = LTX2ConditionPipeline.from_pretrained(model, local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    start = Image.open(image).convert("RGB")
+    kept: list[np.ndarray] = []
+    sound: list[Any] = []
+    for index in range(segments):
+        output = pipe(
+            conditions=[LTX2VideoCondition(frames=start, index=0)], prompt=MOTION,
+            negative_prompt="blurry", height=SIZE, width=SIZE, num_frames=CLIP,
+            frame_rate=float(FPS), num_inference_steps=STEPS, guidance_scale=4.0,
+            stg_scale=0.0, modality_scale=1.0, guidance_rescale=0.0,
+            audio_guidance_scale=None, audio_stg_scale=None, audio_modality_scale=None,
+            audio_guidance_rescale=None, use_cross_timestep=False, max_sequence_length=SEQ,
+            generator=torch.Generator("cpu").manual_seed(index), output_type="np",
+        )  # fmt: skip
+        frames = [(np.clip(f, 0, 1) * 255 + 0.5).astype(np.uint8) for f in output.frames[0]]
+        kept.extend(frames if index == 0 else frames[1:])
+        sound.append(output.audio[0].float())
+        start = Image.fromarray(frames[-1])
+    video = torch.from_numpy(np.stack(kept))
+    rate = pipe.vocoder.config.output_sampling_rate
+    encode_video(video, FPS, str(work / "final.mp4"), torch.cat(sound, dim=1), rate)
+
+
+def _job(image: Path, segments: int) -> dict[str, Any]:
+    frames = CLIP + (segments - 1) * (CLIP - 1)
+    shot = {"prompt": "a red kite", "motion": MOTION, "frames": frames, "image": str(image)}
+    return {"name": "overhead", "fps": None, "style": "", "transition": "cut", "loop": "none",
+            "width": SIZE, "height": SIZE, "soundtrack": None, "negative_prompt": "blurry",
+            "shots": [shot]}  # fmt: skip
+
+
+def renga_process(model: Path, image: Path, work: Path, segments: int) -> float:
+    import yaml
+
+    jobs = work / "conf" / "job"
+    jobs.mkdir(parents=True)
+    (jobs / "overhead.yaml").write_text(yaml.safe_dump(_job(image, segments), sort_keys=False))
+    argv = [sys.executable, "-m", "orchestrator", "--config-dir", str(work / "conf"),
+            "job=overhead", "keyframes=images", "video=ltx2", f"video.model={model}",
+            f"video.steps={STEPS}", f"video.frames={CLIP}", f"video.max_sequence_length={SEQ}",
+            "audio=native", "assemble.color_match=none", f"cache_dir={work / 'cache'}",
+            f"hydra.run.dir={work / 'run'}"]  # fmt: skip
+    seconds = _timed_process(argv)
+    run = json.loads((work / "run" / "run.json").read_text())
+    assert sum(n["stage"] == "segment" for n in run["nodes"]) == segments
+    return seconds
+
+
+def plain_process(model: Path, image: Path, work: Path, segments: int) -> float:
+    argv = [sys.executable, __file__, "--plain", str(model), str(image), str(work),
+            "--segments", str(segments)]  # fmt: skip
+    return _timed_process(argv)
+
+
+def _timed_process(argv: list[str]) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if result.returncode:
+        raise SystemExit(f"{' '.join(argv[:4])} failed:\n{result.stderr[-2000:]}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--segments", type=int, default=4)
+    parser.add_argument("--plain", nargs=3, metavar=("MODEL", "IMAGE", "WORK"),
+                        help="run only the plain script (the child process)")  # fmt: skip
+    args = parser.parse_args()
+    if args.plain:
+        model, image, work = map(Path, args.plain)
+        plain_run(model, image, work, args.segments)
+        return
+
+    import numpy as np
+    import tiny_ltx2
+    from PIL import Image
+
+    runners = {"renga": renga_process, "plain": plain_process}
+    with tempfile.TemporaryDirectory(prefix="renga-ltx2-overhead-") as tmp:
+        root = Path(tmp)
+        model = tiny_ltx2.ltx2(root / "models" / "ltx2")
+        image = root / "keyframe.png"
+        pixels = np.random.default_rng(0).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(image)
+        best = {"renga": math.inf, "plain": math.inf}
+        for rep in range(args.repeats + 1):
+            order = ("renga", "plain") if rep % 2 == 0 else ("plain", "renga")
+            for name in order:
+                work = root / f"{name}{rep}"
+                work.mkdir()
+                seconds = runners[name](model, image, work, args.segments)
+                note = " (warm-up)" if rep == 0 else ""
+                print(f"{args.segments} clips {name:5s} run {rep}{note}: {seconds:.2f} s")
+                if rep > 0:
+                    best[name] = min(best[name], seconds)
+        print(f"fresh processes, {args.segments} clips: renga {best['renga']:.2f} s, plain "
+              f"{best['plain']:.2f} s")  # fmt: skip
+        print(f"ratio renga/plain wall time (fresh processes, best of {args.repeats}): "
+              f"{best['renga'] / best['plain']:.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
