@@ -33,8 +33,9 @@ def test_help_is_rengas_own_page(tmp_path: Path):
         assert command in page
     # Every group a user picks from, with its options and the composed choice marked.
     assert "  keyframes    draft, images, zit*\n" in page
-    assert "  video        draft, skyreels_v2_df, wan22_i2v_a14b*, wan22_ti2v_5b\n" in page
-    assert "  preset       draft, lightning, low_vram, quality, skyreels_async, svi\n" in page
+    assert "  video        draft, ltx2, skyreels_v2_df, wan22_i2v_a14b*, wan22_ti2v_5b\n" in page
+    presets = "draft, lightning, low_vram, ltx2_distilled, quality, skyreels_async, svi"
+    assert f"  preset       {presets}\n" in page
     for group in ("job", "audio", "lipsync", "upscale", "interpolate", "mux", "executor"):
         assert f"\n  {group} " in page
     assert "schema_" not in page and "== Config ==" not in page
