@@ -145,6 +145,7 @@ def test_cli_node_equals_upstream_on_the_assembled_frames_and_holds_cuts(cli: Cl
     assert node["status"] == "cached", node
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_file_that_is_not_rife_in_one_line(cli: Cli, tmp_path: Path):
     path = tmp_path / "esrgan.pth"
     torch.save({"model.0.weight": torch.zeros(4, 3, 3, 3)}, path)
