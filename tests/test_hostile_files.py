@@ -213,11 +213,12 @@ def test_a_file_the_job_pulls_in_is_read_with_the_same_limits(tmp_path: Path):
     assert caught.value.line().startswith(f"error: {tmp_path / 'cast' / 'crew.yaml'}: line ")
 
 
-def test_a_group_option_of_the_users_own_is_read_with_limits(tmp_path: Path):
+@pytest.mark.parametrize("choice", ["preset=mine", "preset=[draft,mine]", "preset=draft,mine"])
+def test_a_group_option_of_the_users_own_is_read_with_limits(tmp_path: Path, choice: str):
     (tmp_path / "preset").mkdir()
     (tmp_path / "preset" / "mine.yaml").write_bytes(b"# @package _global_\nseed: \xff\n")
     with pytest.raises(UserError, match=r"preset/mine.yaml: line 2, column 7: byte 0xFF"):
-        check_argv(["--config-dir", str(tmp_path), "preset=mine"])
+        check_argv(["--config-dir", str(tmp_path), choice])
 
 
 @pytest.mark.parametrize("chain", [["shared"], ["shared", "b"], ["shared", "b", "c"]])

@@ -134,8 +134,10 @@ def _chosen_files(args: Any, dirs: list[Path]) -> Iterator[Path]:
             continue
         values = override.sweep_string_iterator() if override.is_sweep_override() else None
         for value in values or [override.value()]:
-            if isinstance(value, str):
-                names.append(f"{group}/{value}.yaml")
+            # `preset=[svi,mine]` chooses several options of the group.
+            for name in value if isinstance(value, list) else [value]:
+                if isinstance(name, str):
+                    names.append(f"{group}/{name}.yaml")
     for directory in dirs:
         for name in names:
             path = directory / name
