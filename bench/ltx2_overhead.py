@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from overhead import timed_process
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -86,7 +86,7 @@ def renga_process(model: Path, image: Path, work: Path, segments: int) -> float:
             f"video.steps={STEPS}", f"video.frames={CLIP}", f"video.max_sequence_length={SEQ}",
             "audio=native", "assemble.color_match=none", f"cache_dir={work / 'cache'}",
             f"hydra.run.dir={work / 'run'}"]  # fmt: skip
-    seconds = _timed_process(argv)
+    seconds = timed_process(argv)
     run = json.loads((work / "run" / "run.json").read_text())
     assert sum(n["stage"] == "segment" for n in run["nodes"]) == segments
     return seconds
@@ -95,16 +95,7 @@ def renga_process(model: Path, image: Path, work: Path, segments: int) -> float:
 def plain_process(model: Path, image: Path, work: Path, segments: int) -> float:
     argv = [sys.executable, __file__, "--plain", str(model), str(image), str(work),
             "--segments", str(segments)]  # fmt: skip
-    return _timed_process(argv)
-
-
-def _timed_process(argv: list[str]) -> float:
-    started = time.perf_counter()
-    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if result.returncode:
-        raise SystemExit(f"{' '.join(argv[:4])} failed:\n{result.stderr[-2000:]}")
-    return seconds
+    return timed_process(argv)
 
 
 def main() -> None:

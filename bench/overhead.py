@@ -123,7 +123,7 @@ def renga_process(models: dict[str, Path], work: Path, segments: int) -> float:
     (jobs / "overhead.yaml").write_text(yaml.safe_dump(job, sort_keys=False))
     argv = [sys.executable, "-m", "orchestrator", "--config-dir", str(work / "conf"),
             "job=overhead", *_overrides(models, work), f"hydra.run.dir={work / 'run'}"]  # fmt: skip
-    seconds = _timed_process(argv)
+    seconds = timed_process(argv)
     run = json.loads((work / "run" / "run.json").read_text())
     assert sum(n["stage"] == "segment" for n in run["nodes"]) == segments
     return seconds
@@ -132,10 +132,11 @@ def renga_process(models: dict[str, Path], work: Path, segments: int) -> float:
 def plain_process(models: dict[str, Path], work: Path, segments: int) -> float:
     argv = [sys.executable, __file__, "--plain", str(models["zit"]), str(models["a14b"]),
             str(work), "--segments", str(segments)]  # fmt: skip
-    return _timed_process(argv)
+    return timed_process(argv)
 
 
-def _timed_process(argv: list[str]) -> float:
+def timed_process(argv: list[str]) -> float:
+    """Wall seconds of one fresh process (`bench/ltx2_overhead.py` times its runs the same way)."""
     started = time.perf_counter()
     result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - started
