@@ -10,7 +10,6 @@ not its path."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,9 @@ from orchestrator.engine.errors import UserError
 from orchestrator.media.encode import LOSSLESS, write_video
 from orchestrator.media.video import probe_video, read_frames
 from orchestrator.plan.timeline import Timeline
-from stages.diffusion.spec import auto_precision, resolve_device
+from stages.diffusion.spec import resolve_device
+from stages.model_file import auto_precision, check_precision, model_path, reason, torch_dtype
 
-PRECISIONS = ("auto", "fp32", "fp16")
 PURPOSES = ("SR", "Restoration")
 
 
@@ -55,19 +54,17 @@ class ModelUpscaler:
 
     @property
     def model_file(self) -> Path | None:
-        return Path(os.path.expanduser(self.model)).absolute() if self.model else None
+        return model_path(self.model)
 
     def settled(self, timeline: Timeline) -> dict[str, Any]:
         """`precision: auto` is fp16 on a GPU for a model that supports it, else fp32."""
         if self.precision != "auto":
             return {}
-        precision = auto_precision(resolve_device(self.device))
+        precision = auto_precision(self.device)
         return {"precision": precision if self.descriptor().supports_half else "fp32"}
 
     def validate(self, timeline: Timeline) -> None:
-        if self.precision not in PRECISIONS:
-            raise UserError("upscale.precision", f"unknown value {self.precision!r}; expected "
-                            f"one of {', '.join(PRECISIONS)}")  # fmt: skip
+        check_precision("upscale.precision", self.precision)
         if self.tile < 16:
             raise UserError("upscale.tile", f"must be at least 16 pixels, got {self.tile}")
         if self.overlap < 0:
@@ -107,8 +104,7 @@ class ModelUpscaler:
             raise UserError("upscale.model", f"{path}: no upscale architecture spandrel knows "
                             "fits this state dict") from None  # fmt: skip
         except Exception as exc:  # pickle and format errors come in many classes
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError("upscale.model", f"{path}: cannot read it: {reason}") from None
+            raise UserError("upscale.model", f"{path}: cannot read it: {reason(exc)}") from None
         if not isinstance(descriptor, ImageModelDescriptor):
             raise UserError("upscale.model", f"{path}: a {descriptor.architecture.name} model "
                             "needs a mask; upscale takes single-image models")  # fmt: skip
@@ -170,11 +166,8 @@ class ModelUpscaler:
         )
 
     def _prepared(self) -> Any:
-        import torch
-
         descriptor = self.descriptor()
         if not self._ready:
-            dtype = torch.float16 if self.precision == "fp16" else torch.float32
-            descriptor.to(resolve_device(self.device)).to(dtype).eval()
+            descriptor.to(resolve_device(self.device)).to(torch_dtype(self.precision)).eval()
             self._ready = True
         return descriptor

@@ -73,12 +73,6 @@ def resolve_device(name: str) -> str:
     return "cpu"
 
 
-def auto_precision(device: str) -> str:
-    """What `precision: auto` of the finishing models (RIFE, upscale) settles on: half
-    precision where it runs on a GPU, full on the CPU."""
-    return "fp32" if device == "cpu" else "fp16"
-
-
 def resolve_dtype(name: str, device: str) -> Any:
     import torch
 

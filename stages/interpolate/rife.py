@@ -8,7 +8,6 @@ model)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,11 @@ import numpy as np
 
 from orchestrator.engine.errors import UserError
 from orchestrator.plan.timeline import Timeline
-from stages.diffusion.spec import auto_precision, resolve_device
+from stages.diffusion.spec import resolve_device
 from stages.interpolate.stream import Interpolator
+from stages.model_file import auto_precision, check_precision, model_path, reason, torch_dtype
 
 SUFFIXES = (".pkl", ".pth", ".pt", ".ckpt", ".safetensors")
-PRECISIONS = ("auto", "fp32", "fp16")
 
 
 def load_state_dict(path: Path) -> dict[str, Any]:
@@ -35,9 +34,8 @@ def load_state_dict(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=False)
     except Exception as exc:  # pickle errors come in many classes
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(
-            "interpolate.model", f"{path} holds no plain state dict: {reason}"
+            "interpolate.model", f"{path} holds no plain state dict: {reason(exc)}"
         ) from None
     return state.get("state_dict", state) if isinstance(state, dict) else state
 
@@ -61,19 +59,17 @@ class RifeInterpolator(Interpolator):
 
     @property
     def model_file(self) -> Path | None:
-        return Path(os.path.expanduser(self.model)).absolute() if self.model else None
+        return model_path(self.model)
 
     def settled(self, timeline: Timeline) -> dict[str, Any]:
         """`precision: auto` is fp16 where it runs on a GPU, fp32 on the CPU."""
         if self.precision != "auto":
             return {}
-        return {"precision": auto_precision(resolve_device(self.device))}
+        return {"precision": auto_precision(self.device)}
 
     def validate(self, timeline: Timeline) -> None:
         super().validate(timeline)
-        if self.precision not in PRECISIONS:
-            raise UserError("interpolate.precision", f"unknown value {self.precision!r}; "
-                            f"expected one of {', '.join(PRECISIONS)}")  # fmt: skip
+        check_precision("interpolate.precision", self.precision)
         path = self.model_file
         if path is None:
             raise UserError("interpolate.model", "interpolate=rife needs the RIFE file: "
@@ -94,12 +90,9 @@ class RifeInterpolator(Interpolator):
             raise UserError("interpolate.model", f"{path}: {exc}") from None
 
     def _network(self) -> Any:
-        import torch
-
         if self._net is None:
             assert self.model_file is not None
-            device = resolve_device(self.device)
-            dtype = torch.float16 if self.precision == "fp16" else torch.float32
+            device, dtype = resolve_device(self.device), torch_dtype(self.precision)
             self._net = self._build(self.model_file).to(device=device, dtype=dtype)
         return self._net
 
