@@ -5,7 +5,9 @@ LTX2ConditionPipeline built in-process, 64x64, 17-frame clips, 4 steps, CFG 4) w
 sound (`audio=native`). renga runs it through the real engine (compose, plan, graph, store,
 executor, the stitched sound, mux); the reference script loads the pipeline, chains N clips
 from each clip's last frame, joins their sound end to end and writes an MP4 with audio
-(diffusers' `encode_video`, as LTX-2's own examples do).
+(diffusers' `encode_video`, as LTX-2's own examples do). `--two-stage` runs both the same
+way in two stages (`preset=ltx2_two_stage`: 32x32, the latent upsampler, 3 refining steps at
+64x64 with a distilled-style LoRA; the script as diffusers' "Two-stages Generation" shows it).
 
 Each run is a fresh process, as a user runs it, alternating, after one warm-up each; ratios are
 of the best wall time of `--repeats` runs. Last line: `ratio renga/plain wall time (...): X.XX`
@@ -33,9 +35,48 @@ STEPS = 4
 SEQ = 16
 FPS = 24
 MOTION = "the kite climbs into the wind"
+LORA = "ltx-2-19b-distilled-lora-384.safetensors"
+STAGE_2 = [0.909375, 0.725, 0.421875]
+UNGUIDED = {
+    "guidance_scale": 1.0, "stg_scale": 0.0, "modality_scale": 1.0, "guidance_rescale": 0.0,
+    "audio_guidance_scale": 1.0, "audio_stg_scale": 0.0, "audio_modality_scale": 1.0,
+    "audio_guidance_rescale": 0.0,
+}  # fmt: skip
 
 
-def plain_run(model: Path, image: Path, work: Path, segments: int) -> None:
+class TwoStages:
+    """diffusers' "Two-stages Generation" for one clip: half size to latents, upsample, then
+    the LoRA on and the sigmas as they are for the refining call."""
+
+    def __init__(self, pipe: Any, model: Path) -> None:
+        from diffusers import FlowMatchEulerDiscreteScheduler
+        from diffusers.pipelines.ltx2 import LTX2LatentUpsamplePipeline
+        from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
+
+        upsampler = LTX2LatentUpsamplerModel.from_pretrained(model, subfolder="latent_upsampler")
+        self.pipe = pipe
+        self.upsample = LTX2LatentUpsamplePipeline(vae=pipe.vae, latent_upsampler=upsampler)
+        pipe.load_lora_weights(str(model / LORA), adapter_name="stage_2_distilled")
+        self.first_scheduler = pipe.scheduler
+        self.second_scheduler = FlowMatchEulerDiscreteScheduler.from_config(
+            pipe.scheduler.config, use_dynamic_shifting=False, shift_terminal=None
+        )
+
+    def __call__(self, **args: Any) -> Any:
+        pipe = self.pipe
+        pipe.disable_lora()
+        pipe.scheduler = self.first_scheduler
+        small = args | {"height": SIZE // 2, "width": SIZE // 2, "output_type": "latent"}
+        video, audio = pipe(**small, return_dict=False)
+        latents = self.upsample(latents=video, output_type="latent", return_dict=False)[0]
+        pipe.enable_lora()
+        pipe.set_adapters("stage_2_distilled", 1.0)
+        pipe.scheduler = self.second_scheduler
+        refine = args | UNGUIDED | {"num_inference_steps": 3, "sigmas": STAGE_2}
+        return pipe(**refine, latents=latents, audio_latents=audio, noise_scale=STAGE_2[0])
+
+
+def plain_run(model: Path, image: Path, work: Path, segments: int, two_stage: bool) -> None:
     import numpy as np
     import torch
     from diffusers import LTX2ConditionPipeline
@@ -45,11 +86,12 @@ def plain_run(model: Path, image: Path, work: Path, segments: int) -> None:
 
     pipe = LTX2ConditionPipeline.from_pretrained(model, local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
+    call = TwoStages(pipe, model) if two_stage else pipe
     start = Image.open(image).convert("RGB")
     kept: list[np.ndarray] = []
     sound: list[Any] = []
     for index in range(segments):
-        output = pipe(
+        output = call(
             conditions=[LTX2VideoCondition(frames=start, index=0)], prompt=MOTION,
             negative_prompt="blurry", height=SIZE, width=SIZE, num_frames=CLIP,
             frame_rate=float(FPS), num_inference_steps=STEPS, guidance_scale=4.0,
@@ -75,7 +117,7 @@ def _job(image: Path, segments: int) -> dict[str, Any]:
             "shots": [shot]}  # fmt: skip
 
 
-def renga_process(model: Path, image: Path, work: Path, segments: int) -> float:
+def renga_process(model: Path, image: Path, work: Path, segments: int, two_stage: bool) -> float:
     import yaml
 
     jobs = work / "conf" / "job"
@@ -86,15 +128,17 @@ def renga_process(model: Path, image: Path, work: Path, segments: int) -> float:
             f"video.steps={STEPS}", f"video.frames={CLIP}", f"video.max_sequence_length={SEQ}",
             "audio=native", "assemble.color_match=none", f"cache_dir={work / 'cache'}",
             f"hydra.run.dir={work / 'run'}"]  # fmt: skip
+    argv += ["preset=ltx2_two_stage"] if two_stage else []
     seconds = timed_process(argv)
     run = json.loads((work / "run" / "run.json").read_text())
     assert sum(n["stage"] == "segment" for n in run["nodes"]) == segments
     return seconds
 
 
-def plain_process(model: Path, image: Path, work: Path, segments: int) -> float:
+def plain_process(model: Path, image: Path, work: Path, segments: int, two_stage: bool) -> float:
     argv = [sys.executable, __file__, "--plain", str(model), str(image), str(work),
             "--segments", str(segments)]  # fmt: skip
+    argv += ["--two-stage"] if two_stage else []
     return timed_process(argv)
 
 
@@ -104,10 +148,11 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=4)
     parser.add_argument("--plain", nargs=3, metavar=("MODEL", "IMAGE", "WORK"),
                         help="run only the plain script (the child process)")  # fmt: skip
+    parser.add_argument("--two-stage", action="store_true", help="preset=ltx2_two_stage")
     args = parser.parse_args()
     if args.plain:
         model, image, work = map(Path, args.plain)
-        plain_run(model, image, work, args.segments)
+        plain_run(model, image, work, args.segments, args.two_stage)
         return
 
     import numpy as np
@@ -118,6 +163,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="renga-ltx2-overhead-") as tmp:
         root = Path(tmp)
         model = tiny_ltx2.ltx2(root / "models" / "ltx2")
+        if args.two_stage:
+            from diffusers import LTX2ConditionPipeline
+
+            tiny_ltx2.latent_upsampler(model / "latent_upsampler")
+            transformer = LTX2ConditionPipeline.from_pretrained(model).transformer
+            tiny_ltx2.lightricks_lora(model / LORA, transformer, seed=5)
         image = root / "keyframe.png"
         pixels = np.random.default_rng(0).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(image)
@@ -127,12 +178,13 @@ def main() -> None:
             for name in order:
                 work = root / f"{name}{rep}"
                 work.mkdir()
-                seconds = runners[name](model, image, work, args.segments)
+                seconds = runners[name](model, image, work, args.segments, args.two_stage)
                 note = " (warm-up)" if rep == 0 else ""
                 print(f"{args.segments} clips {name:5s} run {rep}{note}: {seconds:.2f} s")
                 if rep > 0:
                     best[name] = min(best[name], seconds)
-        print(f"fresh processes, {args.segments} clips: renga {best['renga']:.2f} s, plain "
+        kind = "two-stage " if args.two_stage else ""
+        print(f"fresh processes, {args.segments} {kind}clips: renga {best['renga']:.2f} s, plain "
               f"{best['plain']:.2f} s")  # fmt: skip
         print(f"ratio renga/plain wall time (fresh processes, best of {args.repeats}): "
               f"{best['renga'] / best['plain']:.2f}")  # fmt: skip

@@ -134,3 +134,41 @@ def ltx2(path: Path, dtype: torch.dtype | None = None) -> Path:
         pipe.to(dtype=dtype)
     pipe.save_pretrained(path)
     return path
+
+
+def latent_upsampler(
+    path: Path, channels: int = 4, scale: float = 2.0, temporal: bool = False
+) -> Path:
+    """`LTX2LatentUpsamplerModel` at test size, saved as `path` (the model folder's
+    `latent_upsampler/`, or a folder of its own)."""
+    from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
+
+    torch.manual_seed(0)
+    model = LTX2LatentUpsamplerModel(
+        in_channels=channels, mid_channels=32, num_blocks_per_stage=1, dims=3,
+        spatial_upsample=not temporal, temporal_upsample=temporal,
+        rational_spatial_scale=scale,
+    )  # fmt: skip
+    model.save_pretrained(path)
+    return path
+
+
+def lightricks_lora(path: Path, transformer, seed: int, rank: int = 4) -> Path:
+    """A LoRA as Lightricks ship theirs (`ltx-2-19b-distilled-lora-384.safetensors`): the
+    original model's `diffusion_model.` names, `lora_A` / `lora_B`, on every attention's
+    projections of the video stream."""
+    from safetensors.torch import save_file
+
+    generator = torch.Generator().manual_seed(seed)
+    state: dict[str, torch.Tensor] = {}
+    for name, module in transformer.named_modules():
+        if not isinstance(module, torch.nn.Linear) or ".attn1." not in f".{name}.":
+            continue
+        if not name.endswith(("to_q", "to_k", "to_v", "to_out.0")):
+            continue
+        key = f"diffusion_model.{name}"
+        state[f"{key}.lora_A.weight"] = torch.randn(rank, module.in_features, generator=generator)
+        state[f"{key}.lora_B.weight"] = torch.randn(module.out_features, rank, generator=generator)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, path)
+    return path

@@ -107,6 +107,20 @@ class SkyReelsVideoConfig(ModelSettings):
 
 
 @dataclass
+class LTX2RefineConfig:
+    # The two-stage recipe: each clip made at 1/scale of the job's size, its latents upsampled
+    # by the latent upsampler, then refined at full size in len(sigmas) unguided steps.
+    enabled: bool = False
+    # The upsampler's folder (or a pipeline folder holding latent_upsampler/); null: the
+    # model folder's latent_upsampler/.
+    upsampler: str | None = None
+    # diffusers' STAGE_2_DISTILLED_SIGMA_VALUES; stage 2 is renoised to the first.
+    sigmas: list[float] = bounded(low=0, high=1, factory=lambda: [0.909375, 0.725, 0.421875])
+    # LoRAs active in stage 2 only (the distilled LoRA on the dev model).
+    loras: list[LoraConfig] = field(default_factory=list)
+
+
+@dataclass
 class LTX2VideoConfig(ModelSettings):
     _target_: str = "stages.video.ltx2.LTX2Video"
     model: str = "Lightricks/LTX-2"
@@ -144,6 +158,7 @@ class LTX2VideoConfig(ModelSettings):
     # A music video: clips without a speech line follow their slice of job.soundtrack, held
     # clean as speech is.
     song_driven: bool = False
+    refine: LTX2RefineConfig = field(default_factory=LTX2RefineConfig)
 
 
 SCHEMAS = {

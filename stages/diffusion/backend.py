@@ -208,11 +208,12 @@ class DiffusersBackend:
         )
 
 
-def step_callback(ctx: NodeContext, total: int) -> Callable[..., dict[str, Any]]:
-    """A diffusers `callback_on_step_end` that reports steps to the node's progress bar."""
+def step_callback(ctx: NodeContext, total: int, done: int = 0) -> Callable[..., dict[str, Any]]:
+    """A diffusers `callback_on_step_end` that reports steps to the node's progress bar (a
+    call after `done` steps of the node's `total` counts on from them)."""
 
     def callback(pipe: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-        ctx.steps(step + 1, total)
+        ctx.steps(done + step + 1, total)
         return {}
 
     return callback

@@ -7,12 +7,13 @@ frames of the clip before at index 0, whose decodes come back first and are drop
 own sound is written beside it (`SOUND_FILE`), for `audio=native`. A shot with `speech` drives
 its clips: the line is encoded by the audio VAE and held clean (`ltx2_sound.held_audio`), so
 lips and gestures follow it; with `song_driven` every other clip follows its slice of the
-job's soundtrack the same way (a music video).
+job's soundtrack the same way (a music video). With `refine.enabled` every clip is made in
+two calls, small then refined at full size (`ltx2_refine`, Lightricks' two-stage recipe).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from typing import Any
 
@@ -27,6 +28,15 @@ from orchestrator.stage import CONTINUATION_KEYS, SOUND_FILE, SegmentRequest
 from stages.diffusion import model_folders
 from stages.diffusion.backend import DiffusersBackend, step_callback
 from stages.diffusion.spec import RUNTIME_KEYS
+from stages.video.ltx2_refine import (
+    STAGE_2_SIGMAS,
+    Refine,
+    Upsampler,
+    check_refine,
+    find_upsampler,
+    load_upsampler,
+    two_stage_call,
+)
 from stages.video.ltx2_sound import (
     audio_latent_count,
     clip_sound,
@@ -52,7 +62,11 @@ class LTX2Video(DiffusersBackend):
     latent_anchor = False
     motion_latents = 1
     cache_exclude = RUNTIME_KEYS + CONTINUATION_KEYS + ("negative_prompt",)
-    size_multiple = 32
+    # The two-stage recipe came later: clips made without it keep their keys.
+    key_defaults: Mapping[str, Any] = {
+        "refine": {"enabled": False, "upsampler": None, "sigmas": list(STAGE_2_SIGMAS),
+                   "loras": []},
+    }  # fmt: skip
     frame_step = TEMPORAL
     # Each clip's entry holds its sound (`audio=native`); a shot's speech drives its clips.
     makes_sound = True
@@ -84,6 +98,7 @@ class LTX2Video(DiffusersBackend):
         motion_frames: int = 9,
         song_driven: bool = False,
         negative_prompt: str = LTX2_NEGATIVE_PROMPT,
+        refine: Mapping[str, Any] | None = None,
         **settings: Any,
     ) -> None:
         super().__init__(model, **settings)
@@ -109,6 +124,23 @@ class LTX2Video(DiffusersBackend):
         self.motion_frames = motion_frames
         self.song_driven = song_driven
         self.negative_prompt = negative_prompt
+        self.refine = Refine.from_config(refine)
+        self._upsampler: Upsampler | None = None
+
+    @property
+    def size_multiple(self) -> int:
+        """32 (the pipeline's check); with the two-stage recipe, so that the first call's
+        size (the job's over the upsampler's scale) is one too."""
+        if not self.refine.enabled:
+            return 32
+        return 32 * self.upsampler().scale.numerator
+
+    def upsampler(self) -> Upsampler:
+        """Plan time: the refine upsampler, checked against the model folder."""
+        if self._upsampler is None:
+            source = self.spec().source
+            self._upsampler = find_upsampler(self.refine, source, self.allow_download)
+        return self._upsampler
 
     def validate(self, timeline: Timeline) -> None:
         if self.single_files:
@@ -130,6 +162,9 @@ class LTX2Video(DiffusersBackend):
             )
         super().validate(timeline)
         self.check_stg_blocks()
+        if self.refine.enabled:
+            check_refine(self.refine)
+            self.upsampler()
 
     def check_stg_blocks(self) -> None:
         """Spatio-temporal guidance skips the named transformer blocks; one past the model's
@@ -211,6 +246,19 @@ class LTX2Video(DiffusersBackend):
             "max_sequence_length": self.max_sequence_length,
         }
 
+    def two_stages(self, ctx: NodeContext, pipe: Any, call: Any, kwargs: dict[str, Any]) -> Any:
+        upsampler = self.upsampler()
+        model = self.cached(
+            ctx,
+            "upsampler",
+            f"{upsampler.source}\0{upsampler.subfolder}",
+            lambda: load_upsampler(upsampler, self.spec()),
+        )
+        return two_stage_call(
+            call, kwargs, pipe=pipe, model=model, refine=self.refine, scale=upsampler.scale,
+            spec=self.spec(), ctx=ctx,
+        )  # fmt: skip
+
     def generate(
         self,
         request: SegmentRequest,
@@ -240,14 +288,21 @@ class LTX2Video(DiffusersBackend):
             kwargs["audio_latents"] = latents
             held = held_audio(pipe, latents)
             ctx.metrics["speech_latents"] = int(latents.shape[2])
-        with held:
-            output = pipe(
-                conditions=self.conditions(pipe, known, end, total),
+        conditions = self.conditions(pipe, known, end, total)
+
+        def call(**more: Any) -> Any:
+            return pipe(
+                conditions=conditions,
                 prompt_embeds=embeds,
                 prompt_attention_mask=mask,
                 negative_prompt_embeds=negative,
                 negative_prompt_attention_mask=negative_mask,
-                **kwargs,
+                **more,
+            )
+
+        with held:
+            output = (
+                self.two_stages(ctx, pipe, call, kwargs) if self.refine.enabled else call(**kwargs)
             )
         if extra:
             ctx.metrics["context_frames"] = len(known)
