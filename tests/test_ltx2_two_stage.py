@@ -172,6 +172,28 @@ def test_each_stage_gets_its_size_schedule_guidance_and_loras(ltx2, tmp_path, mo
     assert steps == [(i, 5) for i in range(1, 6)]  # one bar over both stages
 
 
+@pytest.mark.parametrize(("scale", "size", "first"), [(1.5, 96, 64), (4.0, 128, 32)])
+def test_other_upsampler_scales_set_the_sizes(ltx2, tmp_path, make_config, monkeypatch,
+                                              scale, size, first):  # fmt: skip
+    """An x1.5 or x4 upsampler of its own: sizes must be multiples of 32 x its numerator, the
+    first call runs at size / scale, and the video comes out at the job's size."""
+    import tiny_ltx2
+
+    folder = tiny_ltx2.latent_upsampler(tmp_path / "upsampler", scale=scale)
+    b = backend(ltx2, {"upsampler": str(folder)})
+    assert b.size_multiple == {1.5: 96, 4.0: 128}[scale]
+    _plan(make_config, b, width=size, height=size)
+    with pytest.raises(UserError, match="not a multiple of"):
+        _plan(make_config, backend(ltx2, {"upsampler": str(folder)}), width=64, height=size)
+    ctx = NodeContext("segment/0.0", tmp_path, {}, ModelPool())
+    calls = recorded(b.pipe(ctx), monkeypatch)
+    request = SegmentRequest(0, 0, PROMPT, "", size, size, 9, Fraction(24), 2)
+    frames = list(b.generate(request, frame(1, size), None, ctx))
+    assert len(frames) == 9 and frames[0].shape == (size, size, 3)
+    assert (calls[0]["width"], calls[0]["height"]) == (first, first)
+    assert tuple(calls[1]["latents"].shape[-2:]) == (size // 2, size // 2)  # the VAE packs 2 px
+
+
 def test_the_refine_loras_load_once_and_switch_per_clip(ltx2, tmp_path, monkeypatch):
     """Two clips on one pooled pipeline: the LoRA file loads on the first clip's stage 2 only,
     and each stage 1 runs without it."""
@@ -226,12 +248,12 @@ def test_speech_stays_clean_through_both_stages(ltx2, tmp_path):
     assert pipe.audio_scheduler is None and "prepare_audio_latents" not in vars(pipe)
 
 
-def _plan(make_config, backend: LTX2Video, width: int = 64) -> None:
+def _plan(make_config, backend: LTX2Video, width: int = 64, height: int = 64) -> None:
     from conftest import tiny_job
 
     from orchestrator.plan.job import plan_job
 
-    job = tiny_job(width=width, height=64)
+    job = tiny_job(width=width, height=height)
     backend.validate(plan_job(make_config(job=job), backend))
 
 

@@ -168,16 +168,18 @@ def load_upsampler(upsampler: Upsampler, spec: PipelineSpec) -> Any:
     return model.to("cpu" if spec.runtime.offload != "none" else device).eval()
 
 
-def upsampled(model: Any, latents: Any) -> Any:
-    """`LTX2LatentUpsamplePipeline(latents=...)`'s work on unnormalised latents (no AdaIN, no
-    tone mapping, as both recipes run it), in the upsampler's dtype."""
-    import torch
+def upsampled(pipe: Any, model: Any, latents: Any) -> Any:
+    """Stage 1's latents through diffusers' `LTX2LatentUpsamplePipeline` sharing the pipeline's
+    VAE, as diffusers' recipe runs it (unnormalised latents in, no AdaIN, no tone mapping); the
+    upsampler visits the pipeline's device for the call when the pipeline offloads."""
+    from diffusers.pipelines.ltx2 import LTX2LatentUpsamplePipeline
 
+    upsample = LTX2LatentUpsamplePipeline(vae=pipe.vae, latent_upsampler=model)
+    upsample.set_progress_bar_config(disable=True)
     home = next(model.parameters()).device
     model.to(latents.device)
     try:
-        with torch.inference_mode():
-            return model(latents.to(model.dtype))
+        return upsample(latents=latents, output_type="latent", return_dict=False)[0]
     finally:
         model.to(home)
 
@@ -222,7 +224,7 @@ def two_stage_call(
     first = call(**kwargs | {"width": width, "height": height, "output_type": "latent",
                              "callback_on_step_end": progress})  # fmt: skip
     ctx.metrics["first_stage_size"] = f"{width}x{height}"
-    latents = upsampled(model, first.frames)
+    latents = upsampled(pipe, model, first.frames)
     second = (
         kwargs
         | UNGUIDED
