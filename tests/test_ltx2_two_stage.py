@@ -61,7 +61,9 @@ def recorded(pipe: Any, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]
 
     def spy(self: Any, **kwargs: Any) -> Any:
         output = call(self, **kwargs)
-        calls.append(kwargs | {"lora_on": lora_on(self), "ran": self.scheduler.sigmas.tolist()})
+        audio = self.audio_scheduler
+        calls.append(kwargs | {"lora_on": lora_on(self), "ran": self.scheduler.sigmas.tolist(),
+                               "audio_ran": audio.sigmas.tolist() if audio else None})  # fmt: skip
         return output
 
     monkeypatch.setattr(type(pipe), "__call__", spy)
@@ -146,6 +148,9 @@ def test_each_stage_gets_its_size_schedule_guidance_and_loras(ltx2, tmp_path, mo
     monkeypatch.setattr(ctx, "steps", lambda done, total: steps.append((done, total)))
     pipe = b.pipe(ctx)
     scheduler = pipe.scheduler
+    # A folder with its own audio scheduler (shifting too) has it taken as it is as well.
+    monkeypatch.setattr(pipe, "audio_scheduler", type(scheduler).from_config(scheduler.config))
+    audio_scheduler = pipe.audio_scheduler
     calls = recorded(pipe, monkeypatch)
     context = [frame(10 + i) for i in range(11)]
     request = SegmentRequest(0, 1, PROMPT, "", 64, 64, 9, Fraction(24), 5)
@@ -161,6 +166,7 @@ def test_each_stage_gets_its_size_schedule_guidance_and_loras(ltx2, tmp_path, mo
     assert (second["width"], second["height"], second["output_type"]) == (64, 64, "np")
     assert second["num_inference_steps"] == 3 and second["sigmas"] == STAGE_2
     assert second["ran"][:3] == pytest.approx(STAGE_2)  # not shifted by the sequence length
+    assert second["audio_ran"][:3] == pytest.approx(STAGE_2)
     assert first["ran"][0] == pytest.approx(1.0) and first["ran"][1] != pytest.approx(0.5)
     assert second["noise_scale"] == STAGE_2[0]
     assert (second["guidance_scale"], second["stg_scale"], second["modality_scale"]) == (1, 0, 1)
@@ -168,7 +174,8 @@ def test_each_stage_gets_its_size_schedule_guidance_and_loras(ltx2, tmp_path, mo
     # Stage 1's latents (4 channels, 17 frames in 9 latents, 16 px) upsampled x2.
     assert tuple(second["latents"].shape) == (1, 4, 9, 32, 32)
     assert second["audio_latents"] is not None and second["num_frames"] == 17
-    assert pipe.scheduler is scheduler and not lora_on(pipe)
+    assert pipe.scheduler is scheduler and pipe.audio_scheduler is audio_scheduler
+    assert not lora_on(pipe)
     assert steps == [(i, 5) for i in range(1, 6)]  # one bar over both stages
 
 

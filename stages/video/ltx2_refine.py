@@ -187,19 +187,25 @@ def upsampled(pipe: Any, model: Any, latents: Any) -> Any:
 @contextmanager
 def stage_two(pipe: Any, loras: Sequence[Lora], spec: PipelineSpec) -> Iterator[None]:
     """While open, the pipeline takes the stage-2 sigmas as they are (no dynamic shift, as
-    diffusers' recipe sets its scheduler) and the refine LoRAs are active."""
+    diffusers' recipe sets its scheduler; the same for a folder's own audio scheduler, but
+    not for held speech's) and the refine LoRAs are active."""
     from diffusers import FlowMatchEulerDiscreteScheduler
 
-    before = pipe.scheduler
-    pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(
-        before.config, use_dynamic_shifting=False, shift_terminal=None
-    )
+    def unshifted(scheduler: Any) -> Any:
+        if not hasattr(scheduler, "config"):
+            return scheduler
+        return FlowMatchEulerDiscreteScheduler.from_config(
+            scheduler.config, use_dynamic_shifting=False, shift_terminal=None
+        )
+
+    before = pipe.scheduler, pipe.audio_scheduler
+    pipe.scheduler, pipe.audio_scheduler = (unshifted(s) for s in before)
     if loras:
         use_loras(pipe, [(lora.path, lora.scale) for lora in loras], spec)
     try:
         yield
     finally:
-        pipe.scheduler = before
+        pipe.scheduler, pipe.audio_scheduler = before
         if loras:
             use_loras(pipe, (), spec)
 
