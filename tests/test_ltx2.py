@@ -180,15 +180,13 @@ def test_speech_is_held_clean_while_the_picture_follows_it(ltx2, tmp_path):
     """A clip with speech: the audio VAE's encoding of the line (from `speech_at` s) enters
     every step unchanged at timestep 0, so the clip's sound is the speech's own decode,
     whatever the seed; the pooled pipeline is left as it was."""
+    import tiny_ltx2
     import torch
 
-    from orchestrator.media.audio import write_audio
     from stages.video.ltx2_sound import audio_latent_count, log_mel, speech_window
 
-    t = np.arange(16000) / 16000
-    line = np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)]) * 0.5
     speech = tmp_path / "line.wav"
-    write_audio(speech, line.astype(np.float32), 16000)
+    line = tiny_ltx2.spoken_line(speech)
     b = backend(ltx2)
     pool = ModelPool()
     pipe = b.pipe(NodeContext("segment/0.0", tmp_path, {}, pool))

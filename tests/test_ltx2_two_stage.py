@@ -225,14 +225,11 @@ def test_the_refine_loras_load_once_and_switch_per_clip(ltx2, tmp_path, monkeypa
 def test_speech_stays_clean_through_both_stages(ltx2, tmp_path):
     """A speaking shot's line is held clean in stage 1 and in stage 2 (timestep 0 at every one
     of the 2 + 3 steps), so the clip's sound is the line's own decode whatever the seed."""
+    import tiny_ltx2
     import torch
 
-    from orchestrator.media.audio import write_audio
-
-    t = np.arange(16000) / 16000
-    line = np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)]) * 0.5
     speech = tmp_path / "line.wav"
-    write_audio(speech, line.astype(np.float32), 16000)
+    tiny_ltx2.spoken_line(speech)
     b = backend(ltx2)
     pool = ModelPool()
     pipe = b.pipe(NodeContext("segment/0.0", tmp_path, {}, pool))

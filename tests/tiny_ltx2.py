@@ -172,3 +172,15 @@ def lightricks_lora(path: Path, transformer, seed: int, rank: int = 4) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(state, path)
     return path
+
+
+def spoken_line(path: Path, rate: int = 16000):
+    """A one-second stereo "line" (220 and 330 Hz tones) written as a WAV; returns its samples."""
+    import numpy as np
+
+    from orchestrator.media.audio import write_audio
+
+    t = np.arange(rate) / rate
+    line = np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)]) * 0.5
+    write_audio(path, line.astype(np.float32), rate)
+    return line
