@@ -222,6 +222,30 @@ def test_the_refine_loras_load_once_and_switch_per_clip(ltx2, tmp_path, monkeypa
     assert pool.loads == 3  # the pipeline, the prompt's embeddings and the upsampler
 
 
+def test_a_lora_switched_on_under_fp8_runs_as_one_loaded_with_the_model(ltx2, tmp_path):
+    """preset=low_vram's fp8 storage: a LoRA switched on after layerwise casting (stage 2's, a
+    cast's) gets the casting hooks, so it runs (it used to compute in fp8 and fail) and gives
+    the clip the same file in `video.loras` gives, to its fp8 rounding, far from the clip
+    without it."""
+    from stages.diffusion.adapters import use_loras
+
+    request = SegmentRequest(0, 0, PROMPT, "", 32, 32, 9, Fraction(24), 4)
+    clips = {}
+    for how in ("with the model", "switched on", "none"):
+        own = [{"path": str(ltx2 / LORA)}] if how == "with the model" else []
+        b = LTX2Video(model=str(ltx2), steps=2, frames=9, max_sequence_length=16, fp8=True,
+                      offload="group", loras=own)  # fmt: skip
+        ctx = NodeContext("segment/0.0", tmp_path, {}, ModelPool())
+        if how == "switched on":
+            use_loras(b.pipe(ctx), [(str(ltx2 / LORA), 1.0)], b.spec())
+        clip = np.stack(list(b.generate(request, frame(1, 32), None, ctx)))
+        clips[how] = clip.astype(np.int16)
+    rounding = np.abs(clips["switched on"] - clips["with the model"])
+    effect = np.abs(clips["none"] - clips["with the model"])
+    assert rounding.max() <= 4 and rounding.mean() < 1.0  # measured: 3 and 0.48
+    assert effect.mean() > 20 * rounding.mean()  # measured: 41.3
+
+
 def test_speech_stays_clean_through_both_stages(ltx2, tmp_path):
     """A speaking shot's line is held clean in stage 1 and in stage 2 (timestep 0 at every one
     of the 2 + 3 steps), so the clip's sound is the line's own decode whatever the seed."""

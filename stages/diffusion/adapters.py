@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from stages.diffusion.loading import lora_adapters
-from stages.diffusion.spec import PipelineSpec
+from stages.diffusion.spec import PipelineSpec, resolve_device, resolve_dtype
 
 
 def adapter_name(path: str) -> str:
@@ -32,6 +32,8 @@ def use_loras(pipe: Any, loras: Sequence[Sequence[Any]], spec: PipelineSpec) -> 
         if name not in loaded:
             pipe.load_lora_weights(str(path), adapter_name=name)
             loaded.add(name)
+            if spec.runtime.fp8:
+                cast_like_the_model(pipe, spec, name)
         wanted.append((name, float(scale)))
     if not loaded:
         return []
@@ -41,3 +43,27 @@ def use_loras(pipe: Any, loras: Sequence[Sequence[Any]], spec: PipelineSpec) -> 
     pipe.enable_lora()
     pipe.set_adapters([n for n, _ in wanted], adapter_weights=[s for _, s in wanted])
     return [n for n, _ in wanted]
+
+
+def cast_like_the_model(pipe: Any, spec: PipelineSpec, name: str) -> None:
+    """fp8 storage: diffusers hooks the layers there when layerwise casting is enabled, so a
+    LoRA loaded later would compute in fp8 (and fail). Its layers get the same hooks (stored
+    fp8, run in the model's dtype), and peft's cast of their input is turned off as diffusers
+    does for LoRAs loaded first."""
+    import torch
+    from diffusers.hooks import HookRegistry, apply_layerwise_casting
+    from diffusers.hooks.layerwise_casting import PeftInputAutocastDisableHook
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    compute = resolve_dtype(spec.dtype, resolve_device(spec.device))
+    for denoiser in spec.denoisers:
+        for layer in getattr(pipe, denoiser).modules():
+            if not isinstance(layer, BaseTunerLayer) or name not in layer.lora_A:
+                continue
+            for module in (layer.lora_A[name], layer.lora_B[name]):
+                apply_layerwise_casting(
+                    module, torch.float8_e4m3fn, compute, skip_modules_pattern=None
+                )
+            registry = HookRegistry.check_if_exists_or_initialize(layer)
+            if registry.get_hook("peft_autocast_disable") is None:
+                registry.register_hook(PeftInputAutocastDisableHook(), "peft_autocast_disable")
