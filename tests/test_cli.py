@@ -110,6 +110,16 @@ def test_stills_mode_writes_keyframes_and_a_contact_sheet(cli: Cli):
     assert sheet.width > sheet.height
 
 
+@pytest.mark.parametrize("video", [(), ("video=ltx2", "preset=ltx2_two_stage")])
+def test_stills_need_no_video_model(cli: Cli, tmp_path: Path, video: tuple[str, ...]):
+    """Keyframes only: the video backend's model (Wan's, or LTX-2's with its upsampler) need
+    not be on the machine, and neither settle nor validate asks for it."""
+    args = ("keyframes=draft", *video, f"video.model={tmp_path / 'nowhere'}", "audio=none",
+            "mode=stills")  # fmt: skip
+    result = ok(cli(*args, job=tiny_job(width=64, height=64)))
+    assert cli.run_json(result)["output"] == "contact_sheet.png"
+
+
 def test_user_keyframe_image_is_fitted_and_prores_mux(cli: Cli, tmp_path: Path):
     from PIL import Image
 

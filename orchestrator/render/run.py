@@ -66,9 +66,11 @@ def _prepare(cfg: DictConfig, run_dir: Path) -> tuple[Timeline, Graph, Stages, S
     store = Store(writable_dir(cache_dir(cfg), "cache_dir"))
     beats = StoredBeats(store)
     timeline = plan_job(cfg, stages.video, beats)
-    # Every backend's problem at once (a job with two missing models names both).
+    # Every backend's problem at once (a job with two missing models names both); stills
+    # render only keyframes, so they need no video model, sound or encoder.
     errors = []
-    for backend in stages.backends():
+    used = stages.backends() if timeline.mode == "video" else [stages.keyframes]
+    for backend in used:
         try:
             backend.validate(timeline)
         except UserError as exc:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import nullcontext
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -133,7 +134,11 @@ class LTX2Video(DiffusersBackend):
         size (the job's over the upsampler's scale) is one too."""
         if not self.refine.enabled:
             return 32
-        return 32 * self.upsampler().scale.numerator
+        try:
+            scale = self.upsampler().scale
+        except UserError:
+            scale = Fraction(2)  # validate names what is wrong (stills need no video model)
+        return 32 * scale.numerator
 
     def upsampler(self) -> Upsampler:
         """Plan time: the refine upsampler, checked against the model folder."""
