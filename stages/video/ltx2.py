@@ -252,6 +252,7 @@ class LTX2Video(DiffusersBackend):
         }
 
     def two_stages(self, ctx: NodeContext, pipe: Any, call: Any, kwargs: dict[str, Any]) -> Any:
+        """The clip's two calls; the upsampler loads once per run, beside the pipeline."""
         upsampler = self.upsampler()
         model = self.cached(
             ctx,
