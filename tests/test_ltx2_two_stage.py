@@ -179,6 +179,7 @@ def test_each_stage_gets_its_size_schedule_guidance_and_loras(ltx2, tmp_path, mo
     assert steps == [(i, 5) for i in range(1, 6)]  # one bar over both stages
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("scale", "size", "first"), [(1.5, 96, 64), (4.0, 128, 32)])
 def test_other_upsampler_scales_set_the_sizes(ltx2, tmp_path, make_config, monkeypatch,
                                               scale, size, first):  # fmt: skip
@@ -201,6 +202,7 @@ def test_other_upsampler_scales_set_the_sizes(ltx2, tmp_path, make_config, monke
     assert tuple(calls[1]["latents"].shape[-2:]) == (size // 2, size // 2)  # the VAE packs 2 px
 
 
+@pytest.mark.slow
 def test_the_refine_loras_load_once_and_switch_per_clip(ltx2, tmp_path, monkeypatch):
     """Two clips on one pooled pipeline: the LoRA file loads on the first clip's stage 2 only,
     and each stage 1 runs without it."""
@@ -246,6 +248,7 @@ def test_a_lora_switched_on_under_fp8_runs_as_one_loaded_with_the_model(ltx2, tm
     assert effect.mean() > 20 * rounding.mean()  # measured: 41.3
 
 
+@pytest.mark.slow
 def test_speech_stays_clean_through_both_stages(ltx2, tmp_path):
     """A speaking shot's line is held clean in stage 1 and in stage 2 (timestep 0 at every one
     of the 2 + 3 steps), so the clip's sound is the line's own decode whatever the seed."""
