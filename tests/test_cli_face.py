@@ -34,7 +34,9 @@ def test_help_is_rengas_own_page(tmp_path: Path):
     # Every group a user picks from, with its options and the composed choice marked.
     assert "  keyframes    draft, images, zit*\n" in page
     assert "  video        draft, ltx2, skyreels_v2_df, wan22_i2v_a14b*, wan22_ti2v_5b\n" in page
-    presets = "draft, lightning, low_vram, ltx2_distilled, quality, skyreels_async, svi"
+    presets = (
+        "draft, lightning, low_vram, ltx2_distilled, ltx2_two_stage, quality, skyreels_async, svi"
+    )
     assert f"  preset       {presets}\n" in page
     for group in ("job", "audio", "lipsync", "upscale", "interpolate", "mux", "executor"):
         assert f"\n  {group} " in page
