@@ -69,7 +69,8 @@ def _prepare(cfg: DictConfig, run_dir: Path) -> tuple[Timeline, Graph, Stages, S
     # Every backend's problem at once (a job with two missing models names both); stills
     # render only keyframes, so they need no video model, sound or encoder.
     errors = []
-    used = stages.backends() if timeline.mode == "video" else [stages.keyframes]
+    stills = [b for b in (stages.keyframes,) if b is not None]
+    used = stages.backends() if timeline.mode == "video" else stills
     for backend in used:
         try:
             backend.validate(timeline)

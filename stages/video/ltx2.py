@@ -30,12 +30,14 @@ from stages.diffusion import model_folders
 from stages.diffusion.backend import DiffusersBackend, step_callback
 from stages.diffusion.spec import RUNTIME_KEYS
 from stages.video.ltx2_refine import (
+    CALL_MULTIPLE,
     STAGE_2_SIGMAS,
     Refine,
     Upsampler,
     check_refine,
     find_upsampler,
     load_upsampler,
+    size_multiple,
     two_stage_call,
 )
 from stages.video.ltx2_sound import (
@@ -133,12 +135,12 @@ class LTX2Video(DiffusersBackend):
         """32 (the pipeline's check); with the two-stage recipe, so that the first call's
         size (the job's over the upsampler's scale) is one too."""
         if not self.refine.enabled:
-            return 32
+            return CALL_MULTIPLE
         try:
             scale = self.upsampler().scale
         except UserError:
             scale = Fraction(2)  # validate names what is wrong (stills need no video model)
-        return 32 * scale.numerator
+        return size_multiple(scale)
 
     def upsampler(self) -> Upsampler:
         """Plan time: the refine upsampler, checked against the model folder."""
